@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+)
+
+// Env is what every command gets: the parsed configuration and the
+// process's standard streams.
+type Env struct {
+	Cfg        *Config
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Getenv     func(string) string
+	Log        *slog.Logger // writes to Stderr; never given secrets
+	IsTerminal bool         // Stdout is a terminal (progress bars, tables)
+}
+
+// App is the opened database and the store on it.
+type App struct {
+	DB    *db.DB
+	Key   []byte // installation secret; never printed
+	Store *subscribers.Store
+}
+
+// openApp opens the database named by --db and builds the store.
+func openApp(ctx context.Context, env *Env) (*App, error) {
+	d, err := db.Open(ctx, env.Cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	key, err := d.SecretKey(ctx)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("read installation secret: %w", err)
+	}
+	return &App{DB: d, Key: key, Store: subscribers.NewStore(d, key)}, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }

@@ -1,0 +1,49 @@
+package main
+
+import "time"
+
+// Config holds every setting of DESIGN.md. Each field is a flag, also read
+// from NEWSLETTER_<FLAG> and from the --config TOML file (see flags.go).
+type Config struct {
+	// Shared.
+	DB      string
+	Columns string
+	Config  string
+
+	// Serving and sending.
+	BaseURL      string
+	Listen       string
+	SMTPAddr     string
+	SMTPUser     string
+	SMTPPassword string // secret: never printed
+	SMTPTLS      string // off|opportunistic|starttls|tls
+	From         string
+	Schedule     string
+	Timezone     string
+	Location     *time.Location // parsed Timezone
+	Rate         float64
+	Workers      int
+	Lang         string
+
+	// Delivery.
+	RetryBackoff time.Duration
+	RetryFor     time.Duration
+	Wait         time.Duration
+
+	// DKIM (optional).
+	DKIMDomain   string
+	DKIMSelector string
+	DKIMKey      string // path to a PEM key file
+	FeedbackID   string
+
+	// Web.
+	IPRateLimit       int
+	TrustedProxies    string
+	AllowedOrigins    string
+	PurgePendingAfter time.Duration
+
+	// Content.
+	Templates string
+	Imprint   string // resolved text (a leading @ in the flag reads a file)
+	ListName  string
+}

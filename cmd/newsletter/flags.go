@@ -1,0 +1,321 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/robfig/cron/v3"
+)
+
+// usageError marks mistakes in how the program was called: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// group is a set of settings a command accepts; --help lists them by group.
+type group int
+
+const (
+	groupShared   group = 1 << iota // every command
+	groupServe                      // serving and sending
+	groupDelivery                   // retries
+	groupWeb                        // web forms
+	groupContent                    // rendering
+)
+
+var groupTitles = []struct {
+	g     group
+	title string
+}{
+	{groupShared, "Shared"},
+	{groupServe, "Serving and sending"},
+	{groupDelivery, "Delivery"},
+	{groupWeb, "Web"},
+	{groupContent, "Content"},
+}
+
+// registerSettings binds the configuration flags of the given groups on fs.
+// The table in README.md mirrors this function; keep them in step.
+func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]group {
+	where := map[string]group{}
+	str := func(g group, p *string, name, def, usage string) {
+		if groups&g != 0 {
+			fs.StringVar(p, name, def, usage)
+			where[name] = g
+		}
+	}
+	num := func(g group, p *int, name string, def int, usage string) {
+		if groups&g != 0 {
+			fs.IntVar(p, name, def, usage)
+			where[name] = g
+		}
+	}
+	dur := func(g group, p *time.Duration, name string, def time.Duration, usage string) {
+		if groups&g != 0 {
+			fs.DurationVar(p, name, def, usage)
+			where[name] = g
+		}
+	}
+	str(groupShared, &cfg.DB, "db", "newsletter.db", "SQLite database file")
+	str(groupShared, &cfg.Columns, "columns", "columns", "folder holding the column files")
+	str(groupShared, &cfg.Config, "config", "", "optional TOML file with settings (keys are flag names)")
+
+	str(groupServe, &cfg.BaseURL, "base-url", "http://localhost:8080", "public URL used in links")
+	str(groupServe, &cfg.Listen, "listen", "127.0.0.1:8080", "address the web server listens on")
+	str(groupServe, &cfg.SMTPAddr, "smtp-addr", "127.0.0.1:1025", "SMTP server HOST:PORT")
+	str(groupServe, &cfg.SMTPUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
+	str(groupServe, &cfg.SMTPPassword, "smtp-password", "", "SMTP password (secret: never printed)")
+	str(groupServe, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic, starttls or tls")
+	str(groupServe, &cfg.From, "from", "Newsletter <newsletter@localhost>", `sender, "Name <addr>"`)
+	str(groupServe, &cfg.Schedule, "schedule", "0 7 * * 1", "when to send new columns: 5 cron fields or a descriptor like @every 10s")
+	str(groupShared, &cfg.Timezone, "timezone", "Europe/Berlin", "time zone of the schedule and column dates")
+	if groups&groupServe != 0 {
+		fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second, 0 = unlimited")
+		where["rate"] = groupServe
+	}
+	num(groupServe, &cfg.Workers, "workers", 4, "concurrent SMTP connections")
+	str(groupShared, &cfg.Lang, "lang", "de", "language of pages and mails: de or en")
+	str(groupServe, &cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (empty: no DKIM)")
+	str(groupServe, &cfg.DKIMSelector, "dkim-selector", "", "DKIM selector")
+	str(groupServe, &cfg.DKIMKey, "dkim-key", "", "DKIM private key file (PEM, RSA or Ed25519)")
+	str(groupServe, &cfg.FeedbackID, "feedback-id", "", "optional Feedback-ID header value")
+
+	dur(groupDelivery, &cfg.RetryBackoff, "retry-backoff", time.Minute, "first retry after a temporary failure, doubling with jitter")
+	dur(groupDelivery, &cfg.RetryFor, "retry-for", 72*time.Hour, "give up retrying a delivery after this long")
+	dur(groupDelivery, &cfg.Wait, "wait", 10*time.Minute, "how long send keeps retrying before it leaves the rest to serve")
+
+	num(groupWeb, &cfg.IPRateLimit, "ip-rate-limit", 10, "subscribe requests per minute per client IP, 0 = off")
+	str(groupWeb, &cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	str(groupWeb, &cfg.AllowedOrigins, "allowed-origins", "", "comma-separated origins allowed to embed the subscribe form (CORS)")
+	dur(groupWeb, &cfg.PurgePendingAfter, "purge-pending-after", 30*24*time.Hour, "delete unconfirmed subscribers after this long")
+
+	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
+	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
+	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
+	return where
+}
+
+// allSettingNames lists every configuration key any command knows, so a
+// config file shared by all commands is checked for typos.
+func allSettingNames() map[string]bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	names := map[string]bool{}
+	for n := range registerSettings(fs, &Config{}, groupShared|groupServe|groupDelivery|groupWeb|groupContent) {
+		names[n] = true
+	}
+	return names
+}
+
+// envName is the variable a flag reads: NEWSLETTER_<FLAG>, - becomes _.
+func envName(flagName string) string {
+	return "NEWSLETTER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseArgs parses flags that may stand before, between or after positional
+// arguments, then fills unset flags from the environment and the config file.
+// Precedence: flag > environment > config file > default.
+func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, cfg *Config) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// Environment.
+	var firstErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || firstErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				firstErr = usagef("%s: invalid value %q: %v", envName(f.Name), v, err)
+				return
+			}
+			set[f.Name] = true
+		}
+	})
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// Config file (its name itself may come from a flag or the environment).
+	if cfg.Config != "" {
+		values, err := readConfigFile(cfg.Config)
+		if err != nil {
+			return nil, err
+		}
+		known := allSettingNames()
+		keys := make([]string, 0, len(values))
+		for k := range values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			name := strings.ReplaceAll(k, "_", "-")
+			f := fs.Lookup(name)
+			if f == nil {
+				if known[name] {
+					continue // meant for another command
+				}
+				return nil, usagef("config file %s: unknown key %q", cfg.Config, k)
+			}
+			if name == "config" {
+				return nil, usagef("config file %s: key %q cannot be set inside a config file", cfg.Config, k)
+			}
+			if set[name] {
+				continue
+			}
+			if err := fs.Set(name, values[k]); err != nil {
+				return nil, usagef("config file %s: %s: invalid value %q: %v", cfg.Config, k, values[k], err)
+			}
+		}
+	}
+	return positional, nil
+}
+
+// readConfigFile reads a TOML file into flag-name → value text.
+func readConfigFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		return nil, usagef("config file %s: %v", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case int64, float64, bool:
+			out[k] = fmt.Sprint(x)
+		case []any:
+			parts := make([]string, 0, len(x))
+			for _, p := range x {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			out[k] = strings.Join(parts, ",")
+		default:
+			return nil, usagef("config file %s: key %q: want a string, number or list, got %T", path, k, v)
+		}
+	}
+	return out, nil
+}
+
+// finish checks values and derives the parsed ones (time zone, imprint).
+func (cfg *Config) finish(groups group) error {
+	switch cfg.Lang {
+	case "de", "en":
+	default:
+		return usagef("--lang: %q is not one of de, en", cfg.Lang)
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return usagef("--timezone: unknown time zone %q", cfg.Timezone)
+	}
+	cfg.Location = loc
+	if groups&groupServe != 0 {
+		switch cfg.SMTPTLS {
+		case "off", "opportunistic", "starttls", "tls":
+		default:
+			return usagef("--smtp-tls: %q is not one of off, opportunistic, starttls, tls", cfg.SMTPTLS)
+		}
+		if _, err := cron.ParseStandard(cfg.Schedule); err != nil {
+			return usagef("--schedule: %q: %v", cfg.Schedule, err)
+		}
+		if cfg.Workers < 1 {
+			return usagef("--workers: must be at least 1, got %d", cfg.Workers)
+		}
+		if cfg.Rate < 0 {
+			return usagef("--rate: must not be negative")
+		}
+		if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+			return usagef("--base-url: %q must start with http:// or https://", cfg.BaseURL)
+		}
+		cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	}
+	if groups&groupDelivery != 0 {
+		if cfg.RetryBackoff <= 0 || cfg.RetryFor < 0 || cfg.Wait < 0 {
+			return usagef("--retry-backoff must be positive, --retry-for and --wait not negative")
+		}
+	}
+	if groups&groupWeb != 0 && cfg.IPRateLimit < 0 {
+		return usagef("--ip-rate-limit: must not be negative")
+	}
+	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {
+		data, err := os.ReadFile(cfg.Imprint[1:])
+		if err != nil {
+			return fmt.Errorf("--imprint: %w", err)
+		}
+		cfg.Imprint = strings.TrimSpace(string(data))
+	}
+	return nil
+}
+
+// printFlagHelp writes the flags of fs grouped as in README's table.
+func printFlagHelp(w io.Writer, fs *flag.FlagSet, where map[string]group) {
+	byGroup := map[group][]*flag.Flag{}
+	var own []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if g, ok := where[f.Name]; ok {
+			byGroup[g] = append(byGroup[g], f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	line := func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		head := "  --" + f.Name
+		if name != "" {
+			head += " " + name
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" || f.Name == "rate" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%-30s %s%s [%s]\n", head, usage, def, envName(f.Name))
+	}
+	if len(own) > 0 {
+		fmt.Fprintln(w, "\nOptions:")
+		for _, f := range own {
+			line(f)
+		}
+	}
+	for _, gt := range groupTitles {
+		if fl := byGroup[gt.g]; len(fl) > 0 {
+			fmt.Fprintf(w, "\n%s settings:\n", gt.title)
+			for _, f := range fl {
+				line(f)
+			}
+		}
+	}
+}

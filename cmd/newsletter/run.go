@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// command is one subcommand: its settings groups, own flags and action.
+type command struct {
+	name    string
+	summary string
+	usage   string // after "newsletter NAME"
+	groups  group
+	// flags registers the command's own flags and returns the action.
+	flags func(fs *flag.FlagSet) func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{
+			name: "serve", summary: "web forms, archive, one-click unsubscribe, confirmation outbox and the weekly scheduler",
+			groups: groupShared | groupServe | groupDelivery | groupWeb | groupContent,
+			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
+				return func(ctx context.Context, env *Env, args []string) error {
+					if err := noArgs(args); err != nil {
+						return err
+					}
+					return serveCommand(ctx, env)
+				}
+			},
+		},
+		{
+			name: "send", summary: "send the new column now (the scheduler's job, at once)", usage: "[--column N] [--to EMAIL] [--dry-run]",
+			groups: groupShared | groupServe | groupDelivery | groupContent,
+			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
+				var o sendOptions
+				fs.IntVar(&o.Column, "column", 0, "send this column number instead of the new one")
+				fs.StringVar(&o.To, "to", "", "send a test copy to this one address only (records nothing)")
+				fs.BoolVar(&o.DryRun, "dry-run", false, "show who would get what, send nothing")
+				return func(ctx context.Context, env *Env, args []string) error {
+					if err := noArgs(args); err != nil {
+						return err
+					}
+					return sendCommand(ctx, env, o)
+				}
+			},
+		},
+		{
+			name: "columns", summary: "list every column with number, title, date and state",
+			groups: groupShared,
+			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
+				return func(ctx context.Context, env *Env, args []string) error {
+					if err := noArgs(args); err != nil {
+						return err
+					}
+					return columnsCommand(ctx, env)
+				}
+			},
+		},
+		{
+			name: "preview", summary: "render a column exactly as a subscriber gets it", usage: "[N] [--text|--html] [--out FILE]",
+			groups: groupShared | groupServe | groupContent,
+			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
+				text := fs.Bool("text", false, "print only the plain-text part")
+				html := fs.Bool("html", false, "print only the HTML part")
+				out := fs.String("out", "", "write to FILE instead of standard output")
+				return func(ctx context.Context, env *Env, args []string) error {
+					return previewCommand(ctx, env, args, *text, *html, *out)
+				}
+			},
+		},
+		{
+			name: "subscribers", summary: "manage subscribers: list, add, remove, show, forget, import, export",
+			usage:  "list|add|remove|show|forget|import|export ...",
+			groups: groupShared,
+			flags:  subscribersFlags,
+		},
+	}
+}
+
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// run is the whole program; main only supplies the real world.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "newsletter: %s\nRun 'newsletter --help' for usage.\n", ue.msg)
+		return 2
+	}
+	fmt.Fprintf(stderr, "newsletter: %s\n", userMessage(err))
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		printMainHelp(stderr)
+		return usagef("missing command")
+	}
+	name := args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		printMainHelp(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		cfg := &Config{}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		where := registerSettings(fs, cfg, c.groups)
+		action := c.flags(fs)
+		rest, err := parseArgs(fs, args[2:], getenv, cfg)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: newsletter %s %s\n\n%s.\n", c.name, c.usage, capitalize(c.summary))
+			if c.name == "subscribers" {
+				fmt.Fprint(stdout, subscribersHelp)
+			}
+			printFlagHelp(stdout, fs, where)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := cfg.finish(c.groups); err != nil {
+			return err
+		}
+		env := &Env{
+			Cfg: cfg, Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv,
+			Log:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			IsTerminal: isTerminal(stdout),
+		}
+		return action(ctx, env, rest)
+	}
+	return usagef("unknown command %q", name)
+}
+
+func printMainHelp(w io.Writer) {
+	fmt.Fprint(w, `newsletter: a self-hosted newsletter for a weekly column.
+
+Usage: newsletter COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every flag also reads NEWSLETTER_<FLAG> (upper case, - becomes _); a flag beats
+the variable, the variable beats the TOML file named by --config, which beats
+the default. Run 'newsletter COMMAND --help' for a command's flags.
+`)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// userMessage turns an error into the one line shown on stderr.
+func userMessage(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err)
+	}
+	return err.Error()
+}

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"newsletter/subscribers"
+)
+
+const subscribersHelp = `
+Subcommands:
+  list [--status S] [--format table|csv|json]   list subscribers (table on a terminal, CSV otherwise)
+  add EMAIL [--name NAME] [--confirmed --consent-note TEXT]
+                                                add one; pending (a confirmation mail is queued)
+                                                unless --confirmed with a note on how they consented
+  remove EMAIL                                  unsubscribe; the evidence is kept
+  show EMAIL [--format text|json]               everything stored about the person (GDPR access)
+  forget EMAIL                                  erase the person's data (GDPR erasure); a keyed hash
+                                                stays on a suppression list so imports don't bring it back
+  import FILE|- [--confirmed --consent-note TEXT]
+                                                add rows from CSV (header: email[,name,status,subscribed_at,...])
+  export                                        write all subscribers as CSV to standard output
+`
+
+// subscribersFlags registers the flags of all subscriber subcommands and
+// refuses those a subcommand does not take.
+func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
+	var o struct {
+		status, format, name, consentNote string
+		confirmed                         bool
+	}
+	fs.StringVar(&o.status, "status", "", "list: only subscribers in this state (pending, active, unsubscribed, bounced)")
+	fs.StringVar(&o.format, "format", "", "list: table, csv or json; show: text or json")
+	fs.StringVar(&o.name, "name", "", "add: the subscriber's name")
+	fs.BoolVar(&o.confirmed, "confirmed", false, "add, import: store as active (requires --consent-note)")
+	fs.StringVar(&o.consentNote, "consent-note", "", "add, import: how and when consent was given (kept as evidence)")
+	allowed := map[string][]string{
+		"list": {"status", "format"}, "add": {"name", "confirmed", "consent-note"}, "remove": nil,
+		"show": {"format"}, "forget": nil, "import": {"confirmed", "consent-note"}, "export": nil,
+	}
+	argCount := map[string]int{"list": 0, "add": 1, "remove": 1, "show": 1, "forget": 1, "import": 1, "export": 0}
+	return func(ctx context.Context, env *Env, args []string) error {
+		if len(args) == 0 {
+			return usagef("subscribers: missing subcommand (list, add, remove, show, forget, import, export)")
+		}
+		sub, rest := args[0], args[1:]
+		want, ok := argCount[sub]
+		if !ok {
+			return usagef("subscribers: unknown subcommand %q", sub)
+		}
+		var bad error
+		fs.Visit(func(f *flag.Flag) {
+			if _, shared := map[string]bool{"db": true, "columns": true, "config": true, "timezone": true, "lang": true}[f.Name]; shared {
+				return
+			}
+			for _, a := range allowed[sub] {
+				if a == f.Name {
+					return
+				}
+			}
+			if bad == nil {
+				bad = usagef("subscribers %s: flag --%s does not apply here", sub, f.Name)
+			}
+		})
+		if bad != nil {
+			return bad
+		}
+		if len(rest) != want {
+			if want == 0 {
+				return usagef("subscribers %s: unexpected argument %q", sub, rest[0])
+			}
+			return usagef("subscribers %s: needs exactly one argument", sub)
+		}
+		app, err := openApp(ctx, env)
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		st := app.Store
+		switch sub {
+		case "list":
+			return listSubscribers(ctx, env, st, o.status, o.format)
+		case "add":
+			s, err := st.Add(ctx, subscribers.AddParams{
+				Email: rest[0], Name: o.name, Lang: env.Cfg.Lang, Confirmed: o.confirmed, ConsentNote: o.consentNote,
+				Evidence: subscribers.Evidence{UserAgent: "newsletter CLI"},
+			})
+			if err != nil {
+				return subscriberError(rest[0], err)
+			}
+			if s.Status == subscribers.StatusActive {
+				fmt.Fprintf(env.Stdout, "Added %s as active.\n", s.Email)
+			} else {
+				fmt.Fprintf(env.Stdout, "Added %s as pending; a confirmation mail is queued and goes out with 'newsletter serve'.\n", s.Email)
+			}
+			return nil
+		case "remove":
+			s, err := st.FindByEmail(ctx, rest[0])
+			if err != nil {
+				return subscriberError(rest[0], err)
+			}
+			if s.Status == subscribers.StatusUnsubscribed {
+				fmt.Fprintf(env.Stdout, "%s was already unsubscribed.\n", s.Email)
+				return nil
+			}
+			if _, err := st.Unsubscribe(ctx, s.ID, subscribers.Evidence{UserAgent: "newsletter CLI", Detail: "removed by an admin"}); err != nil {
+				return subscriberError(rest[0], err)
+			}
+			fmt.Fprintf(env.Stdout, "Unsubscribed %s; the consent evidence is kept.\n", s.Email)
+			return nil
+		case "show":
+			return showSubscriber(ctx, env, st, rest[0], o.format)
+		case "forget":
+			if err := st.Forget(ctx, rest[0]); err != nil {
+				return subscriberError(rest[0], err)
+			}
+			fmt.Fprintf(env.Stdout, "Erased all data about %s. Only a keyed hash of the address stays on the suppression list, so an import cannot bring it back; the person can still subscribe again through the form.\n", strings.TrimSpace(rest[0]))
+			return nil
+		case "import":
+			return importSubscribers(ctx, env, st, rest[0], o.confirmed, o.consentNote)
+		case "export":
+			return st.Export(ctx, env.Stdout)
+		}
+		return nil
+	}
+}
+
+// subscriberError maps store errors to one clear line.
+func subscriberError(email string, err error) error {
+	email = strings.TrimSpace(email)
+	var ie *subscribers.InvalidError
+	switch {
+	case errors.As(err, &ie):
+		if ie.Field == "email" {
+			return fmt.Errorf("%q is not a valid address: it %s", email, ie.Msg)
+		}
+		return fmt.Errorf("--%s %s", ie.Field, ie.Msg)
+	case errors.Is(err, subscribers.ErrExists):
+		return fmt.Errorf("%s is already on the list (see 'newsletter subscribers show %s')", email, email)
+	case errors.Is(err, subscribers.ErrNotFound):
+		return fmt.Errorf("%s is not on the list", email)
+	case errors.Is(err, subscribers.ErrSuppressed):
+		return fmt.Errorf("%s: %w", email, err)
+	}
+	return err
+}
+
+func listSubscribers(ctx context.Context, env *Env, st *subscribers.Store, status, format string) error {
+	var filter subscribers.Filter
+	if status != "" {
+		s, err := subscribers.ParseStatus(status)
+		if err != nil {
+			return usagef("--status: %v", err)
+		}
+		filter.Status = s
+	}
+	if format == "" {
+		format = "csv"
+		if env.IsTerminal {
+			format = "table"
+		}
+	}
+	switch format {
+	case "table":
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tSUBSCRIBED\tCONFIRMED")
+		n := 0
+		err := st.List(ctx, filter, func(s *subscribers.Subscriber) error {
+			n++
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Email, s.Name, s.Status, day(s.CreatedAt), day(s.ConfirmedAt))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%d subscriber(s)\n", n)
+		return nil
+	case "csv":
+		cw := csv.NewWriter(env.Stdout)
+		cw.Write([]string{"email", "name", "status", "subscribed_at", "confirmed_at", "lang"})
+		err := st.List(ctx, filter, func(s *subscribers.Subscriber) error {
+			return cw.Write([]string{s.Email, s.Name, string(s.Status), stamp(s.CreatedAt), stamp(s.ConfirmedAt), s.Lang})
+		})
+		if err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	case "json":
+		// One JSON object per line keeps memory flat for any list size.
+		enc := json.NewEncoder(env.Stdout)
+		return st.List(ctx, filter, func(s *subscribers.Subscriber) error {
+			return enc.Encode(subscriberJSON(s))
+		})
+	}
+	return usagef("--format: %q is not one of table, csv, json", format)
+}
+
+type subscriberOut struct {
+	Email          string `json:"email"`
+	Name           string `json:"name"`
+	Status         string `json:"status"`
+	Lang           string `json:"lang"`
+	SubscribedAt   string `json:"subscribed_at"`
+	ConfirmedAt    string `json:"confirmed_at,omitempty"`
+	UnsubscribedAt string `json:"unsubscribed_at,omitempty"`
+	UpdatedAt      string `json:"updated_at"`
+}
+
+func subscriberJSON(s *subscribers.Subscriber) subscriberOut {
+	return subscriberOut{
+		Email: s.Email, Name: s.Name, Status: string(s.Status), Lang: s.Lang,
+		SubscribedAt: stamp(s.CreatedAt), ConfirmedAt: stamp(s.ConfirmedAt),
+		UnsubscribedAt: stamp(s.UnsubscribedAt), UpdatedAt: stamp(s.UpdatedAt),
+	}
+}
+
+type eventOut struct {
+	Kind        string `json:"kind"`
+	At          string `json:"at"`
+	IP          string `json:"ip,omitempty"`
+	UserAgent   string `json:"user_agent,omitempty"`
+	ConsentText string `json:"consent_text,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+}
+
+func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email, format string) error {
+	s, err := st.FindByEmail(ctx, email)
+	if err != nil {
+		return subscriberError(email, err)
+	}
+	events, err := st.Events(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "", "text":
+		w := env.Stdout
+		fmt.Fprintf(w, "Email:         %s\n", s.Email)
+		fmt.Fprintf(w, "Name:          %s\n", orNone(s.Name))
+		fmt.Fprintf(w, "Status:        %s\n", s.Status)
+		fmt.Fprintf(w, "Language:      %s\n", s.Lang)
+		fmt.Fprintf(w, "Subscribed:    %s\n", orNone(stamp(s.CreatedAt)))
+		fmt.Fprintf(w, "Confirmed:     %s\n", orNone(stamp(s.ConfirmedAt)))
+		fmt.Fprintf(w, "Unsubscribed:  %s\n", orNone(stamp(s.UnsubscribedAt)))
+		fmt.Fprintf(w, "Last change:   %s\n", stamp(s.UpdatedAt))
+		fmt.Fprintf(w, "\nConsent evidence (%d event(s), oldest first):\n", len(events))
+		for _, e := range events {
+			fmt.Fprintf(w, "  %s  %s\n", stamp(e.At), e.Kind)
+			if e.IP != "" {
+				fmt.Fprintf(w, "      IP:           %s\n", e.IP)
+			}
+			if e.UserAgent != "" {
+				fmt.Fprintf(w, "      User agent:   %s\n", e.UserAgent)
+			}
+			if e.ConsentText != "" {
+				fmt.Fprintf(w, "      Consent text: %s\n", e.ConsentText)
+			}
+			if e.Detail != "" {
+				fmt.Fprintf(w, "      Detail:       %s\n", e.Detail)
+			}
+		}
+		return nil
+	case "json":
+		out := struct {
+			Subscriber subscriberOut `json:"subscriber"`
+			Events     []eventOut    `json:"events"`
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}}
+		for _, e := range events {
+			out.Events = append(out.Events, eventOut{Kind: e.Kind, At: stamp(e.At), IP: e.IP, UserAgent: e.UserAgent, ConsentText: e.ConsentText, Detail: e.Detail})
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return usagef("--format: %q is not one of text, json", format)
+}
+
+func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, file string, confirmed bool, note string) error {
+	var r io.Reader = env.Stdin
+	source := "standard input"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		r, source = f, file
+	}
+	shown := 0
+	res, err := st.Import(ctx, r, subscribers.ImportOptions{Source: source, Confirmed: confirmed, ConsentNote: note, Lang: env.Cfg.Lang},
+		func(p subscribers.ImportProblem) {
+			// Say every problem, but don't flood a terminal with a million lines.
+			if shown < 1000 {
+				fmt.Fprintf(env.Stderr, "%s:%d: %s: %s\n", source, p.Line, orNone(p.Email), p.Reason)
+			}
+			shown++
+		})
+	if err != nil {
+		var ie *subscribers.InvalidError
+		if errors.As(err, &ie) {
+			return usagef("--%s %s", ie.Field, ie.Msg)
+		}
+		return fmt.Errorf("import %s: %w (rows before the failure were kept: %d added)", source, err, res.Added)
+	}
+	if shown > 1000 {
+		fmt.Fprintf(env.Stderr, "... and %d more problem rows\n", shown-1000)
+	}
+	if len(res.IgnoredColumns) > 0 {
+		fmt.Fprintf(env.Stderr, "ignored unknown column(s): %s\n", strings.Join(res.IgnoredColumns, ", "))
+	}
+	fmt.Fprintf(env.Stdout, "Imported %s: %d added, %d already on the list (unchanged), %d rejected.\n", source, res.Added, res.Unchanged, res.Rejected)
+	return nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

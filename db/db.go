@@ -1,0 +1,134 @@
+// Package db opens the SQLite database, applies the embedded migrations and
+// offers the transaction helper every other package writes through.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver; DESIGN.md requires it
+)
+
+// TimeFormat is how every timestamp is stored: fixed width UTC, so text order
+// is time order and SQL comparisons on it are correct.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// FormatTime renders t in TimeFormat (UTC).
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// ParseTime reads a value written by FormatTime. The empty string is the zero time.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(TimeFormat, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// DB is the application's database handle.
+type DB struct {
+	sql  *sql.DB
+	path string
+	// Now is the clock; tests replace it to make expiry and schedules
+	// testable without sleeping.
+	Now func() time.Time
+}
+
+// Option configures Open.
+type Option func(*DB)
+
+// WithClock sets the clock used for transaction timestamps.
+func WithClock(now func() time.Time) Option { return func(d *DB) { d.Now = now } }
+
+// ErrTooNew is returned when the file was written by a newer program version.
+var ErrTooNew = errors.New("database was written by a newer version of newsletter")
+
+// Open opens (creating if needed) the SQLite database at path and migrates it.
+// The settings live in the DSN so every pooled connection gets them.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("database path is empty")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("database folder %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	q.Set("_synchronous", "NORMAL")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	sqlDB, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{sql: sqlDB, path: path, Now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Path is the file the database lives in.
+func (d *DB) Path() string { return d.path }
+
+// SQL exposes the pool for reads that need no transaction.
+func (d *DB) SQL() *sql.DB { return d.sql }
+
+// Ping reports whether the database answers (used by /healthz).
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	return d.sql.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Tx is a write transaction with the time read once at its start, so every
+// row written in it carries the same timestamp.
+type Tx struct {
+	*sql.Tx
+	Now time.Time
+}
+
+// NowText is tx.Now in TimeFormat.
+func (tx *Tx) NowText() string { return FormatTime(tx.Now) }
+
+// InTx runs fn in an immediate (write-locking) transaction and commits when fn
+// returns nil. Taking the write lock at BEGIN avoids SQLITE_BUSY upgrades
+// half-way through.
+func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Now: d.Now().UTC()}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"newsletter/db"
+)
+
+// MustOpen opens a fresh database file in a temp folder.
+func mustOpen(t *testing.T, opts ...db.Option) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestOpenMigratesAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "n.db")
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := d.SchemaVersion(ctx)
+	if err != nil || v1 < 1 {
+		t.Fatalf("schema version = %d, %v", v1, err)
+	}
+	d.Close()
+	d, err = db.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer d.Close()
+	v2, _ := d.SchemaVersion(ctx)
+	if v2 != v1 {
+		t.Fatalf("reopen changed version %d -> %d", v1, v2)
+	}
+}
+
+func TestPragmasOnEveryConnection(t *testing.T) {
+	d := mustOpen(t)
+	ctx := context.Background()
+	// Hold several connections at once so the pool must open new ones.
+	conns := make([]interface{ Close() error }, 0, 4)
+	for i := 0; i < 4; i++ {
+		c, err := d.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var fk int
+		var mode string
+		if err := c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if fk != 1 || mode != "wal" {
+			t.Fatalf("connection %d: foreign_keys=%d journal_mode=%s", i, fk, mode)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "n.db")
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SQL().ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err = db.Open(ctx, path)
+	if !errors.Is(err, db.ErrTooNew) {
+		t.Fatalf("err = %v, want ErrTooNew", err)
+	}
+}
+
+func TestTxClockAndRollback(t *testing.T) {
+	fixed := time.Date(2026, 3, 14, 7, 0, 0, 0, time.UTC)
+	d := mustOpen(t, db.WithClock(func() time.Time { return fixed }))
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		if !tx.Now.Equal(fixed) {
+			t.Errorf("tx.Now = %v", tx.Now)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'v')`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var n int
+	d.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = 'k'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("rolled back row is visible")
+	}
+}
+
+func TestSecretKeyStable(t *testing.T) {
+	d := mustOpen(t)
+	ctx := context.Background()
+	k1, err := d.SecretKey(ctx)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("key %x, %v", k1, err)
+	}
+	k2, _ := d.SecretKey(ctx)
+	if string(k1) != string(k2) {
+		t.Fatal("secret key changed between calls")
+	}
+}
+
+func TestConsentEventsAppendOnly(t *testing.T) {
+	d := mustOpen(t)
+	ctx := context.Background()
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at) VALUES (1, 'a@b.de', 'a@b.de', 'pending', ?, ?)`, tx.NowText(), tx.NowText()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO consent_events (subscriber_id, kind, at) VALUES (1, 'subscribed', ?)`, tx.NowText())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SQL().ExecContext(ctx, `UPDATE consent_events SET ip = 'x'`); err == nil {
+		t.Fatal("update of consent event succeeded")
+	}
+}
+
+func TestTimeFormatRoundTrip(t *testing.T) {
+	in := time.Date(2026, 11, 28, 10, 1, 2, 345e6, time.FixedZone("CET", 3600))
+	out, err := db.ParseTime(db.FormatTime(in))
+	if err != nil || !out.Equal(in) {
+		t.Fatalf("%v != %v (%v)", out, in, err)
+	}
+	if z, err := db.ParseTime(""); err != nil || !z.IsZero() {
+		t.Fatal("empty string should be zero time")
+	}
+}

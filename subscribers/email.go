@@ -1,0 +1,132 @@
+package subscribers
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Limits from RFC 5321 §4.5.3.1.
+const (
+	maxLocalLen  = 64
+	maxDomainLen = 253
+	maxEmailLen  = 254
+)
+
+// InvalidError says which input was wrong and why, in words a user can act on.
+type InvalidError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// idnaProfile turns an internationalised domain into its ASCII (punycode)
+// form, the form SMTP servers accept without SMTPUTF8.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false))
+
+// NormalizeEmail validates an address typed by a person and returns it in the
+// form we store and send to (trimmed, domain lower-cased and in ASCII), plus
+// the key used for uniqueness (the whole address lower-cased).
+//
+// It is deliberately stricter than RFC 5322: display names, comments, quoted
+// local parts and lists are refused, because a newsletter address is typed
+// into one field and anything else is a mistake or a header-injection attempt.
+func NormalizeEmail(raw string) (email, key string, err error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", "", invalid("email", "is empty")
+	}
+	if !utf8.ValidString(s) {
+		return "", "", invalid("email", "is not valid UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case r == '\r' || r == '\n':
+			return "", "", invalid("email", "must not contain line breaks")
+		case unicode.IsControl(r):
+			return "", "", invalid("email", "must not contain control characters")
+		case unicode.IsSpace(r):
+			return "", "", invalid("email", "must not contain spaces")
+		case strings.ContainsRune(`<>"(),;:[]\`, r):
+			return "", "", invalid("email", "must be a bare address like name@example.org, without %q", string(r))
+		}
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return "", "", invalid("email", "has no @")
+	}
+	local, domain := s[:at], s[at+1:]
+	if strings.Contains(local, "@") {
+		return "", "", invalid("email", "has more than one @")
+	}
+	if local == "" {
+		return "", "", invalid("email", "has nothing before the @")
+	}
+	if domain == "" {
+		return "", "", invalid("email", "has no domain after the @")
+	}
+	if len(local) > maxLocalLen {
+		return "", "", invalid("email", "part before the @ is longer than %d characters", maxLocalLen)
+	}
+	for _, r := range local {
+		if r > unicode.MaxASCII {
+			return "", "", invalid("email", "non-ASCII letters before the @ are not supported")
+		}
+	}
+	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return "", "", invalid("email", "has a misplaced dot before the @")
+	}
+	ascii, err := idnaProfile.ToASCII(strings.ToLower(domain))
+	if err != nil {
+		return "", "", invalid("email", "domain %q is not valid", domain)
+	}
+	ascii = strings.TrimSuffix(ascii, ".")
+	if len(ascii) > maxDomainLen {
+		return "", "", invalid("email", "domain is longer than %d characters", maxDomainLen)
+	}
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 2 {
+		return "", "", invalid("email", "domain %q needs a dot, like example.org", domain)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return "", "", invalid("email", "domain %q is not valid", domain)
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return "", "", invalid("email", "domain %q is not valid", domain)
+			}
+		}
+	}
+	email = local + "@" + ascii
+	if len(email) > maxEmailLen {
+		return "", "", invalid("email", "is longer than %d characters", maxEmailLen)
+	}
+	return email, strings.ToLower(email), nil
+}
+
+// NormalizeName trims a display name and refuses characters that could break
+// a mail header.
+func NormalizeName(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if !utf8.ValidString(s) {
+		return "", invalid("name", "is not valid UTF-8")
+	}
+	if utf8.RuneCountInString(s) > 100 {
+		return "", invalid("name", "is longer than 100 characters")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", invalid("name", "must not contain line breaks or control characters")
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,324 @@
+package subscribers
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"newsletter/db"
+)
+
+// ImportOptions control an import.
+type ImportOptions struct {
+	Source      string // file name, recorded in the evidence
+	Confirmed   bool   // rows without a status column become active (needs ConsentNote)
+	ConsentNote string // how the people on the list consented; required for active rows
+	Lang        string // default language for rows without one
+	BatchSize   int    // rows per transaction; 0 = 1000
+}
+
+// ImportProblem is a row that was not imported, and why.
+type ImportProblem struct {
+	Line   int
+	Email  string
+	Reason string
+}
+
+// ImportResult counts what an import did.
+type ImportResult struct {
+	Added          int
+	Unchanged      int // already on the list: re-importing changes nothing
+	Rejected       int
+	IgnoredColumns []string
+}
+
+// exportHeader is the CSV layout of Export; Import reads it back.
+var exportHeader = []string{"email", "name", "status", "subscribed_at", "confirmed_at", "lang"}
+
+type importRow struct {
+	line                   int
+	email, key, name, lang string
+	status                 Status
+	subscribedAt           string
+	confirmedAt            string
+}
+
+// Import reads CSV with a header row (email required; name, status,
+// subscribed_at, confirmed_at, lang optional) and adds the rows in batched
+// transactions, so memory stays flat for any size. Bad rows go to problem
+// with their line number and are skipped; good rows are kept. Addresses
+// already on the list are left alone.
+func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, problem func(ImportProblem)) (ImportResult, error) {
+	var res ImportResult
+	if opts.Confirmed && strings.TrimSpace(opts.ConsentNote) == "" {
+		return res, invalid("consent-note", "is required to import subscribers as confirmed: say how and when they consented")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.Lang == "" {
+		opts.Lang = "de"
+	}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return res, errors.New("the CSV file is empty: it needs a header row with an email column")
+	}
+	if err != nil {
+		return res, fmt.Errorf("CSV header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch h {
+		case "email", "name", "status", "subscribed_at", "confirmed_at", "lang":
+			if _, dup := col[h]; dup {
+				return res, fmt.Errorf("CSV header: column %q appears twice", h)
+			}
+			col[h] = i
+		default:
+			res.IgnoredColumns = append(res.IgnoredColumns, h)
+		}
+	}
+	if _, ok := col["email"]; !ok {
+		return res, errors.New("CSV header: no email column (the first row must name the columns, e.g. email,name)")
+	}
+	field := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	reject := func(line int, email, reason string) {
+		res.Rejected++
+		if problem != nil {
+			problem(ImportProblem{Line: line, Email: email, Reason: reason})
+		}
+	}
+	batch := make([]importRow, 0, opts.BatchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		added, unchanged, err := s.importBatch(ctx, batch, opts, reject)
+		if err != nil {
+			return err
+		}
+		res.Added += added
+		res.Unchanged += unchanged
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
+				reject(pe.StartLine, "", "unreadable CSV: "+pe.Err.Error())
+				if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
+					continue
+				}
+			}
+			return res, fmt.Errorf("read CSV: %w", err)
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		raw := field(rec, "email")
+		row, reason := parseImportRow(line, raw, field(rec, "name"), field(rec, "status"), field(rec, "subscribed_at"), field(rec, "confirmed_at"), field(rec, "lang"), opts)
+		if reason != "" {
+			reject(line, raw, reason)
+			continue
+		}
+		batch = append(batch, row)
+		if len(batch) == opts.BatchSize {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, flush()
+}
+
+func parseImportRow(line int, rawEmail, rawName, rawStatus, rawSubscribed, rawConfirmed, rawLang string, opts ImportOptions) (importRow, string) {
+	row := importRow{line: line}
+	var err error
+	if row.email, row.key, err = NormalizeEmail(rawEmail); err != nil {
+		return row, err.Error()
+	}
+	if row.name, err = NormalizeName(rawName); err != nil {
+		return row, err.Error()
+	}
+	switch {
+	case rawStatus != "":
+		if row.status, err = ParseStatus(strings.ToLower(rawStatus)); err != nil {
+			return row, err.Error()
+		}
+	case opts.Confirmed:
+		row.status = StatusActive
+	default:
+		row.status = StatusPending
+	}
+	if row.status == StatusActive && strings.TrimSpace(opts.ConsentNote) == "" {
+		return row, "status active needs --consent-note (how these people consented)"
+	}
+	for _, p := range []struct {
+		in  string
+		out *string
+		nm  string
+	}{{rawSubscribed, &row.subscribedAt, "subscribed_at"}, {rawConfirmed, &row.confirmedAt, "confirmed_at"}} {
+		if p.in == "" {
+			continue
+		}
+		t, err := parseImportTime(p.in)
+		if err != nil {
+			return row, fmt.Sprintf("%s %q is not a date (want RFC 3339 or YYYY-MM-DD)", p.nm, p.in)
+		}
+		*p.out = db.FormatTime(t)
+	}
+	row.lang = opts.Lang
+	if rawLang != "" {
+		if rawLang != "de" && rawLang != "en" {
+			return row, fmt.Sprintf("lang %q is not de or en", rawLang)
+		}
+		row.lang = rawLang
+	}
+	return row, ""
+}
+
+func parseImportTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, db.TimeFormat, "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("bad time")
+}
+
+// importBatch writes one batch in one transaction.
+func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOptions, reject func(int, string, string)) (added, unchanged int, err error) {
+	var rejected []importRow
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		added, unchanged, rejected = 0, 0, rejected[:0]
+		supp, err := tx.PrepareContext(ctx, `SELECT COUNT(*) FROM suppressions WHERE hash = ?`)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer supp.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at, unsubscribed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer ins.Close()
+		ev, err := tx.PrepareContext(ctx, `INSERT INTO consent_events (subscriber_id, kind, at, consent_text_id, detail) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer ev.Close()
+		textID, err := consentTextID(ctx, tx, strings.TrimSpace(opts.ConsentNote))
+		if err != nil {
+			return err
+		}
+		now := tx.NowText()
+		for _, r := range rows {
+			var n int
+			if err := supp.QueryRowContext(ctx, s.suppressionHash(r.key)).Scan(&n); err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			if n > 0 {
+				rejected = append(rejected, r)
+				continue
+			}
+			created := r.subscribedAt
+			if created == "" {
+				created = now
+			}
+			var confirmed, unsub any
+			switch r.status {
+			case StatusActive:
+				confirmed = r.confirmedAt
+				if r.confirmedAt == "" {
+					confirmed = created
+				}
+			case StatusUnsubscribed:
+				unsub = now
+			}
+			if confirmed == nil && r.confirmedAt != "" {
+				confirmed = r.confirmedAt
+			}
+			res, err := ins.ExecContext(ctx, r.email, r.key, r.name, r.status, r.lang, created, now, confirmed, unsub)
+			if err != nil {
+				return fmt.Errorf("import line %d: %w", r.line, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				unchanged++
+				continue
+			}
+			id, _ := res.LastInsertId()
+			detail := fmt.Sprintf("imported from %s line %d as %s", orDash(opts.Source), r.line, r.status)
+			var tid any
+			if r.status == StatusActive && textID.Valid {
+				tid = textID.Int64
+			}
+			if _, err := ev.ExecContext(ctx, id, EventImported, now, tid, detail); err != nil {
+				return fmt.Errorf("import line %d: %w", r.line, err)
+			}
+			added++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range rejected {
+		reject(r.line, r.email, "this address was erased at the person's request (suppression list); not re-imported")
+	}
+	return added, unchanged, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Export writes every subscriber as CSV in the layout Import reads back.
+func (s *Store) Export(ctx context.Context, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(exportHeader); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	rec := make([]string, len(exportHeader))
+	err := s.List(ctx, Filter{}, func(sub *Subscriber) error {
+		rec[0], rec[1], rec[2] = sub.Email, sub.Name, string(sub.Status)
+		rec[3], rec[4], rec[5] = rfc3339(sub.CreatedAt), rfc3339(sub.ConfirmedAt), sub.Lang
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
