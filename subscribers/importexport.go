@@ -231,14 +231,21 @@ func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOp
 			return err
 		}
 		now := tx.NowText()
+		// Most lists have no erased addresses: skip the per-row lookup then.
+		var anySuppressed bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&anySuppressed); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
 		for _, r := range rows {
-			var n int
-			if err := supp.QueryRowContext(ctx, s.suppressionHash(r.key)).Scan(&n); err != nil {
-				return fmt.Errorf("import: %w", err)
-			}
-			if n > 0 {
-				rejected = append(rejected, r)
-				continue
+			if anySuppressed {
+				var n int
+				if err := supp.QueryRowContext(ctx, s.suppressionHash(r.key)).Scan(&n); err != nil {
+					return fmt.Errorf("import: %w", err)
+				}
+				if n > 0 {
+					rejected = append(rejected, r)
+					continue
+				}
 			}
 			created := r.subscribedAt
 			if created == "" {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
