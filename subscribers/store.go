@@ -75,47 +75,40 @@ func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
 	return n > 0, nil
 }
 
+// queryRower is what both *sql.DB and *db.Tx offer for single-row reads.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// findOne reads the subscriber matching where (a column = ? condition).
+func findOne(ctx context.Context, q queryRower, where string, arg any) (*Subscriber, error) {
+	sub, err := scanSubscriber(q.QueryRowContext(ctx, `SELECT `+subscriberColumns+` FROM subscribers WHERE `+where+` = ?`, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find subscriber: %w", err)
+	}
+	return sub, nil
+}
+
 // FindByEmail returns the subscriber with that address.
 func (s *Store) FindByEmail(ctx context.Context, email string) (*Subscriber, error) {
 	_, key, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := scanSubscriber(s.db.SQL().QueryRowContext(ctx,
-		`SELECT `+subscriberColumns+` FROM subscribers WHERE email_key = ?`, key))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find subscriber: %w", err)
-	}
-	return sub, nil
+	return findOne(ctx, s.db.SQL(), "email_key", key)
 }
 
 // FindByID returns the subscriber with that id.
 func (s *Store) FindByID(ctx context.Context, id int64) (*Subscriber, error) {
-	sub, err := scanSubscriber(s.db.SQL().QueryRowContext(ctx,
-		`SELECT `+subscriberColumns+` FROM subscribers WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find subscriber: %w", err)
-	}
-	return sub, nil
+	return findOne(ctx, s.db.SQL(), "id", id)
 }
 
 // FindByIDTx is FindByID inside a transaction.
 func FindByIDTx(ctx context.Context, tx *db.Tx, id int64) (*Subscriber, error) {
-	sub, err := scanSubscriber(tx.QueryRowContext(ctx,
-		`SELECT `+subscriberColumns+` FROM subscribers WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find subscriber: %w", err)
-	}
-	return sub, nil
+	return findOne(ctx, tx, "id", id)
 }
 
 // Filter selects subscribers for List.

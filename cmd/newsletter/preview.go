@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"newsletter/templates"
+)
+
+// previewCommand is `newsletter preview [N] [--text|--html] [--out FILE]`.
+func previewCommand(_ context.Context, env *Env, args []string, text, html bool, out string) error {
+	number := 0
+	switch len(args) {
+	case 0:
+	case 1:
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n <= 0 {
+			return usagef("preview: %q is not a column number", args[0])
+		}
+		number = n
+	default:
+		return usagef("preview: at most one column number")
+	}
+	mode := ""
+	switch {
+	case text && html:
+		return usagef("preview: --text and --html exclude each other; give neither for both parts")
+	case text:
+		mode = "text"
+	case html:
+		mode = "html"
+	}
+	cfg := env.Cfg
+	opts := templates.MailOptions{
+		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+	}
+	// Render into a buffer first, so a failure never leaves half a file.
+	var buf bytes.Buffer
+	if err := previewColumn(&buf, cfg.Columns, cfg.Location, number, mode, opts); err != nil {
+		return err
+	}
+	if out == "" {
+		_, err := buf.WriteTo(env.Stdout)
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("preview: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "Wrote %s\n", out)
+	return nil
+}
+
+// previewColumn renders column number (0 = the newest) from columnsDir
+// exactly as a subscriber would get it, for a placeholder reader, and writes
+// it to w: mode "text" or "html" writes that part alone, "" writes the
+// subject, then the text part, then the HTML part.
+func previewColumn(w io.Writer, columnsDir string, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
+	switch mode {
+	case "", "text", "html":
+	default:
+		return fmt.Errorf("preview: unknown mode %q (want text, html or both)", mode)
+	}
+	cols, problems, err := templates.DiscoverColumns(columnsDir, loc)
+	if err != nil {
+		return err
+	}
+	c := templates.FindColumn(cols, number)
+	if c == nil {
+		msg := fmt.Sprintf("no column %03d in %s", number, columnsDir)
+		if number == 0 {
+			msg = "no column in " + columnsDir
+		}
+		// The wanted column may be the one that failed to parse: say why.
+		return errors.Join(append([]error{errors.New(msg)}, problems...)...)
+	}
+	r, err := templates.NewMailRenderer(opts)
+	if err != nil {
+		return err
+	}
+	p, err := r.Prepare(c)
+	if err != nil {
+		return err
+	}
+	m := p.Personalize(templates.PreviewRecipient(opts.BaseURL))
+	switch mode {
+	case "text":
+		_, err = io.WriteString(w, m.Text)
+	case "html":
+		_, err = io.WriteString(w, m.HTML)
+	default:
+		date := "none (due at once)"
+		if !c.Date.IsZero() {
+			date = c.Date.Format("2006-01-02 15:04 MST")
+		}
+		_, err = fmt.Fprintf(w, "File:    %s\nNumber:  %s\nDate:    %s\nTo:      %s\nSubject: %s\nPreheader: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s",
+			c.File, c.NumberString(), date, templates.PreviewRecipient(opts.BaseURL).Email, m.Subject, c.Preheader, m.Text, m.HTML)
+	}
+	return err
+}
