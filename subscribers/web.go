@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -166,7 +167,7 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, name, 
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
 	rw.Header().Set("Content-Language", w.pages.Lang(lang))
 	rw.WriteHeader(status)
-	_, _ = rw.Write([]byte(buf.String()))
+	_, _ = io.WriteString(rw, buf.String())
 }
 
 // wantsJSON reports whether the client (an embedded form's script) asked

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserSubscribeConfirmUnsubscribe drives a real headless Chromium
+// through the pages as a reader would: fill in the form, follow the link
+// from the captured confirmation mail, press confirm, then unsubscribe
+// through the page. No JavaScript of ours is involved.
+func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("browser test needs Chromium at %s (apt-get install chromium): %v", chromiumPath, err)
+	}
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	// Chromium writes its profile and crash files under TMPDIR.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+
+	smtpSrv := startSMTPTest(t)
+	dbPath, columns := serveFolder(t)
+	p := startServe(t, dbPath, columns, smtpSrv.Addr)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.Headless,
+		chromedp.UserDataDir(tmp),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "de-DE"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	rcpt := fmt.Sprintf("browser-%d@example.org", time.Now().UnixNano())
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), rcpt),
+		chromedp.SendKeys(chromedp.ID("name"), "Bruno Browser"),
+		chromedp.Click(chromedp.CSS(`form.subscribe button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("email")),
+	)
+	if err != nil {
+		t.Fatalf("subscribe in the browser: %v\n%s", err, p.errs.String())
+	}
+	h1 := heading(ctx, t)
+	if !strings.Contains(h1, "Fast geschafft") && !strings.Contains(h1, "Almost done") {
+		t.Fatalf("after subscribing: heading %q", h1)
+	}
+
+	link := confirmLinkIn(t, waitMail(t, smtpSrv, rcpt))
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/confirm"] button`)),
+	)
+	if err != nil {
+		t.Fatalf("open confirm link: %v", err)
+	}
+	if st, _ := subscriberStatus(t, dbPath, rcpt); st != subscribers.StatusPending {
+		t.Fatalf("opening the link alone changed the status to %s", st)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/confirm"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form[action="/confirm"]`)),
+	)
+	if err != nil {
+		t.Fatalf("confirm in the browser: %v", err)
+	}
+	if h1 := heading(ctx, t); !strings.Contains(h1, "Willkommen") && !strings.Contains(h1, "Welcome") {
+		t.Fatalf("after confirming: %q", h1)
+	}
+	st, evs := subscriberStatus(t, dbPath, rcpt)
+	if st != subscribers.StatusActive {
+		t.Fatalf("status %s after confirm", st)
+	}
+	if ua := evs[len(evs)-1].UserAgent; !strings.Contains(ua, "Chrome") {
+		t.Errorf("confirm evidence user agent %q", ua)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/unsubscribe?token="+unsubscribeToken(t, dbPath, rcpt)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/unsubscribe"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/unsubscribe"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form[action="/unsubscribe"]`)),
+	)
+	if err != nil {
+		t.Fatalf("unsubscribe in the browser: %v", err)
+	}
+	if h1 := heading(ctx, t); !strings.Contains(h1, "abgemeldet") && !strings.Contains(h1, "unsubscribed") {
+		t.Fatalf("after unsubscribing: %q", h1)
+	}
+	if st, _ := subscriberStatus(t, dbPath, rcpt); st != subscribers.StatusUnsubscribed {
+		t.Fatalf("status %s after unsubscribe", st)
+	}
+}
+
+// heading is the text of the page's h1.
+func heading(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil {
+		t.Fatalf("read heading: %v", err)
+	}
+	return h1
+}
+
+// unsubscribeToken is the token a column mail to email would carry.
+func unsubscribeToken(t testing.TB, dbPath, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	key, err := d.SecretKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := subscribers.NewStore(d, key)
+	sub, err := st.FindByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.UnsubscribeToken(sub.ID)
+}

@@ -1,0 +1,122 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"newsletter/db"
+)
+
+// Metrics are the web side's Prometheus metrics: request durations,
+// subscribe outcomes, and, read from the database at scrape time,
+// subscribers by state and the outbox depth.
+type Metrics struct {
+	requests   *prometheus.HistogramVec
+	subscribes *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics on reg. store is read at scrape time.
+func NewMetrics(reg prometheus.Registerer, store *Store, log *slog.Logger) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "newsletter_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method", "code"}),
+		subscribes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newsletter_subscribe_requests_total",
+			Help: "Subscribe form submissions by outcome (queued, active, limited, invalid, honeypot).",
+		}, []string{"outcome"}),
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.subscribes, newStateCollector(store, log)} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+func (m *Metrics) countSubscribe(outcome string) {
+	if m == nil {
+		return
+	}
+	m.subscribes.WithLabelValues(outcome).Inc()
+}
+
+// stateCollector reads the gauges from the database when scraped, so they
+// are right even when another process (the CLI) changed the list.
+type stateCollector struct {
+	store                       *Store
+	log                         *slog.Logger
+	subscribersDesc, outboxDesc *prometheus.Desc
+}
+
+func newStateCollector(store *Store, log *slog.Logger) *stateCollector {
+	return &stateCollector{
+		store:           store,
+		log:             log,
+		subscribersDesc: prometheus.NewDesc("newsletter_subscribers", "Subscribers by state.", []string{"state"}, nil),
+		outboxDesc:      prometheus.NewDesc("newsletter_outbox_pending", "Mails waiting in the outbox, by kind.", []string{"kind"}, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.subscribersDesc
+	ch <- c.outboxDesc
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	counts, err := c.store.CountByStatus(ctx)
+	if err != nil {
+		c.log.Error("metrics: count subscribers", "err", err)
+		ch <- prometheus.NewInvalidMetric(c.subscribersDesc, err)
+	} else {
+		for st, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(n), string(st))
+		}
+	}
+	depth, err := outboxDepth(ctx, c.store.db)
+	if err != nil {
+		c.log.Error("metrics: outbox depth", "err", err)
+		ch <- prometheus.NewInvalidMetric(c.outboxDesc, err)
+		return
+	}
+	for kind, n := range depth {
+		ch <- prometheus.MustNewConstMetric(c.outboxDesc, prometheus.GaugeValue, float64(n), kind)
+	}
+}
+
+func outboxDepth(ctx context.Context, d *db.DB) (map[string]int, error) {
+	out := map[string]int{db.OutboxKindConfirm: 0}
+	rows, err := d.SQL().QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
+	if err != nil {
+		return nil, fmt.Errorf("outbox depth: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("outbox depth: %w", err)
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
