@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // OutboxKindConfirm is the outbox kind for double opt-in confirmation mails.
@@ -37,3 +38,110 @@ func EnqueueOutbox(ctx context.Context, tx *Tx, it OutboxItem) (int64, error) {
 // needed (say, the subscriber left before it went out); the item is closed
 // without sending.
 var ErrOutboxCancelled = errors.New("outbox item no longer needed")
+
+// OutboxClaim is an outbox item claimed by a sender, with what the sender
+// needs to decide on retries.
+type OutboxClaim struct {
+	Item      OutboxItem
+	CreatedAt time.Time
+}
+
+// ClaimOutbox leases up to limit due items to owner until tx.Now+lease. A
+// claimed row's next_attempt_at moves to the lease end, so the item comes due
+// again by itself if the owner dies before marking it.
+func ClaimOutbox(ctx context.Context, tx *Tx, owner string, lease time.Duration, limit int) ([]OutboxClaim, error) {
+	until := FormatTime(tx.Now.Add(lease))
+	rows, err := tx.QueryContext(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?, next_attempt_at = ?
+		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+			ORDER BY next_attempt_at, id LIMIT ?)
+		RETURNING id, kind, COALESCE(subscriber_id, 0), recipient, payload, attempts, created_at`,
+		owner, until, until, tx.NowText(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxClaim
+	for rows.Next() {
+		var c OutboxClaim
+		var created string
+		if err := rows.Scan(&c.Item.ID, &c.Item.Kind, &c.Item.SubscriberID, &c.Item.Recipient, &c.Item.Payload,
+			&c.Item.Attempts, &created); err != nil {
+			return nil, fmt.Errorf("claim outbox: %w", err)
+		}
+		if c.CreatedAt, err = ParseTime(created); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return out, nil
+}
+
+// RenewOutboxLeases extends the leases owner holds on unfinished items.
+func RenewOutboxLeases(ctx context.Context, tx *Tx, owner string, lease time.Duration) error {
+	until := FormatTime(tx.Now.Add(lease))
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET lease_until = ?, next_attempt_at = ?
+		WHERE lease_owner = ? AND state = 'pending'`, until, until, owner)
+	if err != nil {
+		return fmt.Errorf("renew outbox leases: %w", err)
+	}
+	return nil
+}
+
+// MarkOutboxSent records that the SMTP server accepted the item's mail.
+func MarkOutboxSent(ctx context.Context, tx *Tx, id int64, messageID, reply string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?,
+		message_id = ?, last_reply = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?`,
+		tx.NowText(), messageID, reply, id)
+	if err != nil {
+		return fmt.Errorf("mark outbox item sent: %w", err)
+	}
+	return nil
+}
+
+// MarkOutboxRetry records a temporary failure; the item comes due again at next.
+func MarkOutboxRetry(ctx context.Context, tx *Tx, id int64, next time.Time, reply string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_reply = ?,
+		lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'pending'`, FormatTime(next), reply, id)
+	if err != nil {
+		return fmt.Errorf("mark outbox item for retry: %w", err)
+	}
+	return nil
+}
+
+// MarkOutboxFailed closes the item for good with the reason (an SMTP 5xx
+// reply, retries exhausted, or a cancellation); attempted says whether SMTP
+// was tried this time.
+func MarkOutboxFailed(ctx context.Context, tx *Tx, id int64, reply string, attempted bool) error {
+	inc := 0
+	if attempted {
+		inc = 1
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'failed', attempts = attempts + ?, last_reply = ?,
+		lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'pending'`, inc, reply, id)
+	if err != nil {
+		return fmt.Errorf("mark outbox item failed: %w", err)
+	}
+	return nil
+}
+
+// ReleaseOutbox gives an unsent claimed item back at once (on shutdown).
+func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
+		WHERE id = ? AND state = 'pending'`, tx.NowText(), id)
+	if err != nil {
+		return fmt.Errorf("release outbox item: %w", err)
+	}
+	return nil
+}
+
+// OutboxDepth counts items not yet sent or failed (a metric).
+func OutboxDepth(ctx context.Context, d *DB) (int, error) {
+	var n int
+	if err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}

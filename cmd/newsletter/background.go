@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"newsletter/mailer"
+)
+
+// Intervals of serve's background loops.
+const (
+	retryEvery  = 5 * time.Second // due retries and resumed campaigns
+	outboxEvery = 2 * time.Second // confirmation mails
+)
+
+// runBackground is serve's delivery side: the cron scheduler, the retry
+// loop (due retries are sent within seconds, not on the weekly schedule;
+// an unfinished campaign resumes at start-up) and the outbox worker for
+// composer's confirmation mails. It blocks until ctx ends, then waits for
+// messages in flight to be finished and recorded, and returns nil.
+func runBackground(ctx context.Context, env *Env, app *App, composer mailer.OutboxComposer, reg prometheus.Registerer) error {
+	m, err := newMailer(env, app)
+	if err != nil {
+		return err
+	}
+	if err := m.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	sched, err := m.NewScheduler(env.Cfg.Schedule, env.Cfg.Location, retryEvery)
+	if err != nil {
+		return err
+	}
+	sched.Start(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if composer != nil {
+			m.RunOutbox(ctx, composer, outboxEvery)
+		}
+	}()
+	<-ctx.Done()
+	sched.Stop()
+	<-done
+	return nil
+}

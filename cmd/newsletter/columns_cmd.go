@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"newsletter/mailer"
+	"newsletter/templates"
+)
+
+// columnsCommand is `newsletter columns`: every column found with its
+// state and delivery counts, and a line on what the next run would send and
+// why. Files that cannot be parsed are listed on stderr; they are not fatal.
+func columnsCommand(ctx context.Context, env *Env) error {
+	cfg := env.Cfg
+	app, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	cols, problems, err := templates.DiscoverColumns(cfg.Columns, cfg.Location)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+	}
+	camps, err := mailer.Campaigns(ctx, app.DB, false)
+	if err != nil {
+		return err
+	}
+	byNumber := map[int]*mailer.Campaign{}
+	sent, sending := map[int]bool{}, map[int]bool{}
+	for _, c := range camps {
+		byNumber[c.Number] = c
+		sent[c.Number] = true
+		if !c.Finished() {
+			sending[c.Number] = true
+		}
+	}
+	now := app.DB.Now()
+	states := templates.ColumnStates(cols, sent, sending, now)
+
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NUMBER\tTITLE\tDATE\tFILE\tSTATE")
+	seen := map[int]bool{}
+	for _, col := range cols {
+		seen[col.Number] = true
+		state, err := stateText(ctx, app, states[col.Number], byNumber[col.Number])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
+			filepath.Base(col.File), state)
+	}
+	// A campaign whose file is gone still shows, so no delivery hides.
+	for _, c := range camps {
+		if seen[c.Number] {
+			continue
+		}
+		st := templates.StateSent
+		if !c.Finished() {
+			st = templates.StateSending
+		}
+		state, err := stateText(ctx, app, st, c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%03d\t%s\t%s\t%s\t%s\n", c.Number, c.Subject, "-", filepath.Base(c.File)+" (file gone)", state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(env.Stdout)
+	next := templates.NewColumns(cols, sent, now)
+	switch {
+	case len(next) > 0:
+		n := next[0]
+		fmt.Fprintf(env.Stdout, "Next: column %03d %q goes out on the next run (%s).\n", n.Number, n.Subject, whyNew(n, sent))
+		if len(next) > 1 {
+			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(next)-1)
+		}
+	case len(cols) == 0:
+		fmt.Fprintf(env.Stdout, "Next: nothing; no column files in %s.\n", cfg.Columns)
+	default:
+		newest := cols[len(cols)-1]
+		fmt.Fprintf(env.Stdout, "Next: nothing new; newest column %03d is %s.\n", newest.Number,
+			templates.ExplainColumn(newest, cols, sent, sending, now))
+	}
+	for _, c := range camps {
+		if !c.Finished() {
+			fmt.Fprintf(env.Stdout, "Column %03d is still sending; `newsletter send` or `serve` finishes it.\n", c.Number)
+		}
+	}
+	return nil
+}
+
+// stateText is the state column: the state, and for a campaign its counts.
+func stateText(ctx context.Context, app *App, st templates.ColumnState, c *mailer.Campaign) (string, error) {
+	if c == nil {
+		return string(st), nil
+	}
+	n, err := mailer.CampaignCounts(ctx, app.DB, c.ID)
+	if err != nil {
+		return "", err
+	}
+	s := fmt.Sprintf("%s (%d sent, %d failed", st, n.Sent, n.Failed)
+	if n.Pending > 0 {
+		s += fmt.Sprintf(", %d pending", n.Pending)
+	}
+	if n.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", n.Skipped)
+	}
+	return s + ")", nil
+}
+
+func whyNew(c *templates.Column, sent map[int]bool) string {
+	maxSent := 0
+	for n := range sent {
+		maxSent = max(maxSent, n)
+	}
+	due := "no publish date"
+	if !c.Date.IsZero() {
+		due = "due since " + c.Date.Format("2006-01-02")
+	}
+	if len(sent) == 0 {
+		return due + "; first run: only the newest due column is sent"
+	}
+	return fmt.Sprintf("%s, numbered above %03d, the last one sent", due, maxSent)
+}
+
+func dateText(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format("2006-01-02")
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"newsletter/db"
+	"newsletter/mailer/smtptest"
+)
+
+// TestSendCrashChild is not a test: TestSendSurvivesKill runs the test
+// binary again with NEWSLETTER_CRASH_CHILD=1, and then this runs `newsletter
+// send` through run, configured by the NEWSLETTER_* variables, in a real
+// child process that can be killed with SIGKILL.
+func TestSendCrashChild(t *testing.T) {
+	if os.Getenv("NEWSLETTER_CRASH_CHILD") != "1" {
+		t.Skip("helper process for TestSendSurvivesKill")
+	}
+	os.Exit(run(context.Background(), []string{"newsletter", "send"}, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// sendFixture is a database with active subscribers, a columns folder with
+// one column and an SMTP server.
+type sendFixture struct {
+	dir, dbPath, columns string
+	srv                  *smtptest.Server
+}
+
+func newSendFixture(t *testing.T, subscribers int) *sendFixture {
+	t.Helper()
+	f := &sendFixture{dir: t.TempDir()}
+	f.dbPath = filepath.Join(f.dir, "n.db")
+	f.columns = filepath.Join(f.dir, "columns")
+	if err := os.Mkdir(f.columns, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.writeColumn(t, 31, "Heiße KI-Luft", "")
+	d, err := db.Open(context.Background(), f.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.InTx(context.Background(), func(tx *db.Tx) error {
+		for i := range subscribers {
+			email := fmt.Sprintf("leser%d@example.net", i)
+			if _, err := tx.Exec(`INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
+				VALUES (?, ?, ?, 'active', 'de', ?, ?)`, email, email, fmt.Sprintf("Leser %d", i), tx.NowText(), tx.NowText()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = smtptest.New()
+	if err := f.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.srv.Stop)
+	return f
+}
+
+func (f *sendFixture) writeColumn(t *testing.T, number int, title, date string) {
+	t.Helper()
+	body := fmt.Sprintf("KNIEPUNKT %03d: %s\n\nEin Absatz.\n\nZum Weiterlesen:\nQuelle: https://example.com/%d\n", number, title, number)
+	if date != "" {
+		body = "---\ndate: " + date + "\n---\n" + body
+	}
+	if err := os.WriteFile(filepath.Join(f.columns, fmt.Sprintf("%03d-kolumne.txt", number)), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// env is the configuration as NEWSLETTER_* variables.
+func (f *sendFixture) env() map[string]string {
+	return map[string]string{
+		"NEWSLETTER_DB":            f.dbPath,
+		"NEWSLETTER_COLUMNS":       f.columns,
+		"NEWSLETTER_SMTP_ADDR":     f.srv.Addr,
+		"NEWSLETTER_SMTP_TLS":      "off",
+		"NEWSLETTER_FROM":          "Kniepunkt <kolumne@example.org>",
+		"NEWSLETTER_BASE_URL":      "https://news.example.org",
+		"NEWSLETTER_WORKERS":       "4",
+		"NEWSLETTER_RETRY_BACKOFF": "10ms",
+		"NEWSLETTER_WAIT":          "1m",
+		"NEWSLETTER_TIMEZONE":      "UTC",
+		"NEWSLETTER_LEASE":         "2s",
+	}
+}
+
+func (f *sendFixture) child(t *testing.T, out *bytes.Buffer) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSendCrashChild$")
+	cmd.Env = append(os.Environ(), "NEWSLETTER_CRASH_CHILD=1")
+	for k, v := range f.env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
+}
+
+func TestSendSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes")
+	}
+	const n, workers = 300, 4
+	f := newSendFixture(t, n)
+	f.srv.SetDelay(10 * time.Millisecond) // slow enough to kill mid-campaign
+
+	var out1 bytes.Buffer
+	first := f.child(t, &out1)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for f.srv.Count() < n/4 {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			t.Fatalf("first sender made no progress:\n%s", out1.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	atKill := f.srv.Count()
+	if atKill >= n {
+		t.Fatalf("the first sender finished (%d messages) before it was killed; slow the server down", atKill)
+	}
+
+	// The second run takes over the dead sender's leases once they expire.
+	var out2 bytes.Buffer
+	if err := f.child(t, &out2).Run(); err != nil {
+		t.Fatalf("second send: %v\n%s", err, out2.String())
+	}
+	if !strings.Contains(out2.String(), fmt.Sprintf("sent                %d", n)) {
+		t.Errorf("summary does not report %d sent:\n%s", n, out2.String())
+	}
+
+	dups := 0
+	byRcpt := f.srv.ByRecipient()
+	if len(byRcpt) != n {
+		t.Fatalf("%d of %d subscribers got the column", len(byRcpt), n)
+	}
+	for rcpt, msgs := range byRcpt {
+		dups += len(msgs) - 1
+		ids := map[string]bool{}
+		for _, m := range msgs {
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[msg.Header.Get("Message-Id")] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("%s got %d copies with different Message-IDs %v", rcpt, len(msgs), ids)
+		}
+	}
+	if dups > workers {
+		t.Errorf("%d duplicates, want at most %d (one in flight per connection)", dups, workers)
+	}
+	t.Logf("killed after %d messages; %d duplicates", atKill, dups)
+
+	d, err := db.Open(context.Background(), f.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var sent, other int
+	d.SQL().QueryRow(`SELECT COUNT(*) FILTER (WHERE state = 'sent'), COUNT(*) FILTER (WHERE state <> 'sent') FROM deliveries`).Scan(&sent, &other)
+	if sent != n || other != 0 {
+		t.Errorf("delivery log: %d sent, %d not sent", sent, other)
+	}
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"newsletter/mailer"
+	"newsletter/templates"
+)
+
+// sendOptions are the flags of `newsletter send`.
+type sendOptions struct {
+	Column int    // send this column instead of the new one(s)
+	To     string // send a test copy to this one address; record nothing
+	DryRun bool   // show what would be sent to how many; send nothing
+}
+
+// newMailer builds the mailer from the configuration.
+func newMailer(env *Env, app *App) (*mailer.Mailer, error) {
+	cfg := env.Cfg
+	renderer, err := templates.NewMailRenderer(templates.MailOptions{
+		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts := mailer.Options{
+		SMTPAddr:     cfg.SMTPAddr,
+		SMTPUser:     cfg.SMTPUser,
+		SMTPPassword: cfg.SMTPPassword,
+		SMTPTLS:      cfg.SMTPTLS,
+		From:         cfg.From,
+		BaseURL:      cfg.BaseURL,
+		ListName:     cfg.ListName,
+		FeedbackID:   cfg.FeedbackID,
+		Workers:      cfg.Workers,
+		Rate:         cfg.Rate,
+		RetryBackoff: cfg.RetryBackoff,
+		RetryFor:     cfg.RetryFor,
+		ColumnsDir:   cfg.Columns,
+		Location:     cfg.Location,
+		Secret:       app.Key,
+		Logger:       env.Log,
+	}
+	// NEWSLETTER_LEASE shortens or lengthens the delivery lease (default
+	// 30s): how soon another sender takes over a crashed one's claims.
+	if env.Getenv != nil {
+		if v := env.Getenv("NEWSLETTER_LEASE"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return nil, usagef("NEWSLETTER_LEASE: %q is not a duration of at least 1s", v)
+			}
+			opts.Lease = d
+		}
+	}
+	if cfg.DKIMKey != "" || cfg.DKIMDomain != "" || cfg.DKIMSelector != "" {
+		domain := cfg.DKIMDomain
+		if domain == "" {
+			// The From domain is the natural signing domain (DMARC alignment).
+			if _, d, ok := strings.Cut(cfg.From, "@"); ok {
+				domain = strings.TrimRight(d, "> ")
+			}
+		}
+		opts.DKIM = &mailer.DKIMOptions{Domain: domain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKey}
+	}
+	return mailer.New(app.DB, app.Store, mailer.TemplateRenderer(renderer), opts)
+}
+
+// sendCommand is `newsletter send`: the scheduler's job at once, with
+// progress and a summary. It returns nil when every campaign it ran came to
+// its end, and an error when something is left (retries for serve, an
+// interrupt, an SMTP server that cannot be used).
+func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
+	app, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	m, err := newMailer(env, app)
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.To != "":
+		return sendTestCopy(ctx, env, m, opts)
+	case opts.DryRun:
+		return sendDryRun(ctx, env, app, m, opts)
+	}
+
+	rep := newProgressReporter(env)
+	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started}
+	var results []*mailer.RunResult
+	var runErr error
+	if opts.Column != 0 {
+		c, err := m.StartColumn(ctx, opts.Column)
+		if err != nil {
+			return err
+		}
+		res, err := m.RunCampaignLocked(ctx, c, ro)
+		if res != nil {
+			results = append(results, res)
+		}
+		runErr = err
+	} else {
+		// RunDue logs unusable column files itself.
+		plan, err := m.Plan(ctx)
+		if err != nil {
+			return err
+		}
+		if len(plan.New) == 0 && len(plan.Resume) == 0 {
+			for _, p := range plan.Problems {
+				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+			}
+			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why)
+			return nil
+		}
+		results, runErr = m.RunDue(ctx, ro)
+	}
+	rep.finish()
+	for _, r := range results {
+		printSummary(env.Stdout, r)
+	}
+	if runErr != nil {
+		if errors.Is(runErr, context.Canceled) {
+			return errors.New("interrupted: what was accepted is recorded; run send again (or let serve) to send the rest")
+		}
+		return runErr
+	}
+	var left []string
+	for _, r := range results {
+		if !r.Finished() {
+			left = append(left, fmt.Sprintf("%d deliveries of column %03d wait for retry (next %s)",
+				r.Counts.Pending, r.Campaign.Number, r.NextRetry.In(env.Cfg.Location).Format("2006-01-02 15:04")))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%s; `newsletter serve` retries them", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// sendTestCopy sends the chosen (or next) column to one address only.
+func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOptions) error {
+	col, err := pickColumn(ctx, m, opts.Column)
+	if err != nil {
+		return err
+	}
+	if err := m.SendTest(ctx, col, opts.To); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, opts.To)
+	return nil
+}
+
+// pickColumn is column number, or else the one a run would send next, or
+// else the newest column.
+func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*templates.Column, error) {
+	if number != 0 {
+		return m.FindColumn(number)
+	}
+	plan, err := m.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(plan.New) > 0:
+		return plan.New[0], nil
+	case len(plan.Columns) > 0:
+		return plan.Columns[len(plan.Columns)-1], nil
+	}
+	return nil, fmt.Errorf("no column to send: %s", plan.Why)
+}
+
+// sendDryRun prints what a run would send, to how many, and sends nothing.
+func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts sendOptions) error {
+	w := env.Stdout
+	active, err := m.ActiveSubscribers(ctx)
+	if err != nil {
+		return err
+	}
+	describePending := func(c *mailer.Campaign) error {
+		counts, err := mailer.CampaignCounts(ctx, app.DB, c.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Would resume column %03d %q: %d of %d deliveries pending (%d waiting for retry), %d sent.\n",
+			c.Number, c.Subject, counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
+		return nil
+	}
+	if opts.Column != 0 {
+		c, err := mailer.FindCampaign(ctx, app.DB, opts.Column)
+		switch {
+		case err == nil && c.Finished():
+			return fmt.Errorf("column %03d: %w (%d recipients)", opts.Column, mailer.ErrAlreadySent, c.Recipients)
+		case err == nil:
+			return describePending(c)
+		case !errors.Is(err, mailer.ErrNoCampaign):
+			return err
+		}
+		col, err := m.FindColumn(opts.Column)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Would send column %03d %q (%s) to %d active subscribers.\n", col.Number, col.Subject, col.File, active)
+		return nil
+	}
+	plan, err := m.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range plan.Problems {
+		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+	}
+	for _, c := range plan.Resume {
+		if err := describePending(c); err != nil {
+			return err
+		}
+	}
+	for _, col := range plan.New {
+		fmt.Fprintf(w, "Would send column %03d %q (%s) to %d active subscribers.\n", col.Number, col.Subject, col.File, active)
+	}
+	if len(plan.New) == 0 && len(plan.Resume) == 0 {
+		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why)
+	}
+	return nil
+}
+
+// progressReporter shows a progress bar on a terminal and a log line every
+// few seconds otherwise.
+type progressReporter struct {
+	env     *Env
+	mu      sync.Mutex
+	bar     *progressbar.ProgressBar
+	lastLog time.Time
+	column  int
+}
+
+func newProgressReporter(env *Env) *progressReporter { return &progressReporter{env: env} }
+
+func (p *progressReporter) started(c *mailer.Campaign, from mailer.Counts) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finishLocked()
+	p.column = c.Number
+	done := from.Sent + from.Failed + from.Skipped
+	if p.env.IsTerminal {
+		p.bar = progressbar.NewOptions(from.Total(),
+			progressbar.OptionSetWriter(p.env.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("column %03d", c.Number)),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("mails"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		_ = p.bar.Set(done)
+		return
+	}
+	p.env.Log.Info("sending", "column", c.Number, "done", done, "total", from.Total())
+	p.lastLog = time.Now()
+}
+
+func (p *progressReporter) progress(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Set(done)
+		return
+	}
+	if time.Since(p.lastLog) >= 5*time.Second {
+		p.env.Log.Info("sending", "column", p.column, "done", done, "total", total)
+		p.lastLog = time.Now()
+	}
+}
+
+func (p *progressReporter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finishLocked()
+}
+
+func (p *progressReporter) finishLocked() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
+	}
+}
+
+// printSummary is the closing report of one campaign run.
+func printSummary(w io.Writer, r *mailer.RunResult) {
+	c := r.Counts
+	fmt.Fprintf(w, "Column %03d %q: %d recipients\n", r.Campaign.Number, r.Campaign.Subject, c.Total())
+	fmt.Fprintf(w, "  sent                %d\n", c.Sent)
+	fmt.Fprintf(w, "  failed              %d\n", c.Failed)
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "    %6d  %s\n", f.Count, f.Reply)
+	}
+	fmt.Fprintf(w, "  skipped             %d\n", c.Skipped)
+	fmt.Fprintf(w, "  pending             %d (%d waiting for retry)\n", c.Pending, c.Waiting)
+	rate := 0.0
+	if s := r.Duration.Seconds(); s > 0 {
+		rate = float64(r.Attempted) / s
+	}
+	fmt.Fprintf(w, "  this run            %d messages in %s (%.1f msgs/s)\n", r.Attempted, r.Duration.Round(time.Millisecond), rate)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// runSend runs the CLI with the fixture's configuration.
+func (f *sendFixture) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	env := f.env()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"newsletter"}, args...), func(k string) string { return env[k] },
+		strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestSendCommand(t *testing.T) {
+	f := newSendFixture(t, 12)
+
+	out, errOut, code := f.run(t, "send", "--dry-run")
+	if code != 0 || !strings.Contains(out, `Would send column 031 "KNIEPUNKT 031: Heiße KI-Luft"`) || !strings.Contains(out, "to 12 active subscribers") {
+		t.Fatalf("dry run: code %d\n%s%s", code, out, errOut)
+	}
+	if f.srv.Count() != 0 {
+		t.Fatal("dry run sent mail")
+	}
+
+	out, errOut, code = f.run(t, "send", "--to", "probe@example.com")
+	if code != 0 || !strings.Contains(out, "Test copy of column 031") || f.srv.Count() != 1 {
+		t.Fatalf("test copy: code %d, %d messages\n%s%s", code, f.srv.Count(), out, errOut)
+	}
+	if got := f.srv.Messages()[0].To; got != "probe@example.com" {
+		t.Fatalf("test copy went to %s", got)
+	}
+
+	out, errOut, code = f.run(t, "send")
+	if code != 0 {
+		t.Fatalf("send: code %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"Column 031", "sent                12", "failed              0", "skipped             0", "msgs/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if f.srv.Count() != 13 {
+		t.Fatalf("%d messages, want 12 + the test copy", f.srv.Count())
+	}
+
+	// Once sent, never again.
+	out, errOut, code = f.run(t, "send", "--column", "31")
+	if code != 1 || !strings.Contains(errOut, "column 031: column was already sent") {
+		t.Fatalf("resend: code %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = f.run(t, "send")
+	if code != 0 || !strings.Contains(out, "Nothing to send") {
+		t.Fatalf("second send: code %d\n%s", code, out)
+	}
+	if f.srv.Count() != 13 {
+		t.Fatal("a second send mailed again")
+	}
+}
+
+func TestSendLeavesRetriesToServe(t *testing.T) {
+	f := newSendFixture(t, 3)
+	f.srv.Rcpt = func(rcpt string, attempt int) error {
+		if rcpt == "leser1@example.net" {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	}
+	env := f.env()
+	env["NEWSLETTER_RETRY_BACKOFF"] = "1h"
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "send"}, func(k string) string { return env[k] },
+		strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "1 deliveries of column 031 wait for retry") ||
+		!strings.Contains(errb.String(), "serve") {
+		t.Fatalf("code %d\n%s%s", code, out.String(), errb.String())
+	}
+	if strings.Count(errb.String(), "newsletter: ") != 1 {
+		t.Errorf("want one error line:\n%s", errb.String())
+	}
+	if !strings.Contains(out.String(), "pending             1 (1 waiting for retry)") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+func TestSendColumnNotDueOrMissing(t *testing.T) {
+	f := newSendFixture(t, 1)
+	f.writeColumn(t, 32, "Zukunft", "2999-01-01")
+	_, errOut, code := f.run(t, "send", "--column", "32")
+	if code != 1 || !strings.Contains(errOut, "not due yet") {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	_, errOut, code = f.run(t, "send", "--column", "77")
+	if code != 1 || !strings.Contains(errOut, "no such column") {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	if f.srv.Count() != 0 {
+		t.Fatal("mail sent")
+	}
+}

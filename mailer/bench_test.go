@@ -1,0 +1,213 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"newsletter/subscribers"
+	"newsletter/templates"
+)
+
+// The benchmarks send real campaigns over loopback to a go-smtp server that
+// discards what it gets, and compare with bare go-mail driving the same
+// server over the same number of connections. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./mailer/
+//
+// Each iteration is a whole campaign, so -benchtime 1x is the useful setting.
+
+const benchWorkers = 4
+
+// benchRenderer renders the real sample column with the real templates.
+func benchRenderer(b *testing.B) (*templates.MailRenderer, *templates.Column) {
+	b.Helper()
+	r, err := templates.NewMailRenderer(templates.MailOptions{Lang: "de", ListName: "KNIEPUNKT",
+		Imprint: "Kniepunkt, Musterstraße 1, 12345 Berlin", BaseURL: "https://news.example.org"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	col, err := templates.ParseColumnFile(filepath.Join("..", "templates", "testdata", "030-heisse-ki-luft.txt"), time.UTC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r, col
+}
+
+// cpuTime is the process's user+system CPU time so far: on a shared
+// machine, CPU per message is steadier than messages per second.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakHeap samples the heap in use until stop is called and returns the peak.
+func peakHeap() (stop func() uint64) {
+	var peak atomic.Uint64
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(quit)
+		<-done
+		return peak.Load()
+	}
+}
+
+func BenchmarkCampaign(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			e := newTestEnv(b)
+			e.srv.Discard = true
+			e.addSubscribers("r", n, subscribers.StatusActive)
+			r, col := benchRenderer(b)
+			m, err := New(e.db, e.store, TemplateRenderer(r), func() Options {
+				o := e.opts
+				o.Workers = benchWorkers
+				o.Logger = nil
+				return o
+			}())
+			if err != nil {
+				b.Fatal(err)
+			}
+			runtime.GC()
+			number := 100
+			var snapshot, send, cpu time.Duration
+			var peak uint64
+			b.ResetTimer()
+			for range b.N {
+				number++
+				c := *col
+				c.Number = number
+				c.File = filepath.Join(e.dir, fmt.Sprintf("%03d.txt", number))
+				src, err := os.ReadFile(col.File)
+				if err != nil {
+					b.Fatal(err)
+				}
+				src = bytes.Replace(src, []byte("KNIEPUNKT 030"), fmt.Appendf(nil, "KNIEPUNKT %03d", number), 1)
+				if err := os.WriteFile(c.File, src, 0o644); err != nil {
+					b.Fatal(err)
+				}
+				stop := peakHeap()
+				t0 := time.Now()
+				camp, err := StartCampaign(context.Background(), e.db, &c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1, c1 := time.Now(), cpuTime()
+				res, err := m.RunCampaign(context.Background(), camp, RunOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				snapshot += t1.Sub(t0)
+				send += time.Since(t1)
+				cpu += cpuTime() - c1
+				peak = max(peak, stop())
+				if res.Counts.Sent != n {
+					b.Fatalf("sent %d of %d", res.Counts.Sent, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/send.Seconds(), "msgs/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/msg")
+			b.ReportMetric(float64(snapshot.Milliseconds())/float64(b.N), "snapshot-ms")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// BenchmarkBareGoMail is the reference: the same messages, personalised the
+// same way, sent by go-mail clients kept open (DialWithContext + Send), one
+// per connection, with no delivery log.
+func BenchmarkBareGoMail(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) { benchBareGoMail(b, n) })
+	}
+}
+
+func benchBareGoMail(b *testing.B, n int) {
+	e := newTestEnv(b)
+	e.srv.Discard = true
+	r, col := benchRenderer(b)
+	prep, err := r.Prepare(col)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var send, cpu time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0, c0 := time.Now(), cpuTime()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range benchWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := newMailClient(&Options{SMTPAddr: e.srv.Addr, SMTPTLS: TLSOpportunistic, SMTPTimeout: 30 * time.Second})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := c.DialWithContext(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				for {
+					i := next.Add(1)
+					if i > int64(n) {
+						return
+					}
+					to := fmt.Sprintf("r%d@example.net", i)
+					rm := prep.Personalize(templates.Recipient{Email: to, Name: "Leserin", UnsubscribeURL: "https://news.example.org/unsubscribe?token=AQ2x3l0bfQ9bLk6Lz3a0lXGz"})
+					msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+					_ = msg.From("Kniepunkt <kolumne@example.org>")
+					_ = msg.AddToFormat("Leserin", to)
+					msg.Subject(rm.Subject)
+					msg.SetDate()
+					msg.SetMessageIDWithValue(fmt.Sprintf("c30.s%d.x@example.org", i))
+					msg.SetListUnsubscribe("https://news.example.org/unsubscribe?token=AQ2x3l0bfQ9bLk6Lz3a0lXGz")
+					msg.SetListUnsubscribePost()
+					msg.SetBodyString(gomail.TypeTextPlain, rm.Text)
+					msg.AddAlternativeString(gomail.TypeTextHTML, rm.HTML)
+					if err := c.Send(msg); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		send += time.Since(t0)
+		cpu += cpuTime() - c0
+	}
+	if e.srv.Count() != n*b.N {
+		b.Fatalf("server got %d of %d", e.srv.Count(), n*b.N)
+	}
+	b.ReportMetric(float64(n*b.N)/send.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/msg")
+}

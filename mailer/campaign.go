@@ -1,0 +1,290 @@
+package mailer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"newsletter/db"
+	"newsletter/templates"
+)
+
+// Campaign is the sending of one column to the subscribers who were active
+// when it started.
+type Campaign struct {
+	ID         int64
+	Number     int
+	Title      string
+	Subject    string
+	File       string
+	Recipients int // size of the snapshot
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while deliveries are pending
+}
+
+// Finished reports whether no delivery is pending any more.
+func (c *Campaign) Finished() bool { return !c.FinishedAt.IsZero() }
+
+// Counts are a campaign's deliveries by state. Waiting is the part of
+// Pending that failed temporarily and waits for a retry.
+type Counts struct {
+	Pending int
+	Waiting int
+	Sent    int
+	Failed  int
+	Skipped int
+}
+
+// Total is every delivery of the campaign.
+func (c Counts) Total() int { return c.Pending + c.Sent + c.Failed + c.Skipped }
+
+// ErrCampaignExists is returned when a column already has its campaign:
+// there is one per column, ever.
+var ErrCampaignExists = errors.New("column already has a campaign")
+
+// ErrNoCampaign is returned when a column has no campaign.
+var ErrNoCampaign = errors.New("column has no campaign")
+
+const campaignColumns = `id, column_number, title, subject, file, recipients, started_at, COALESCE(finished_at, '')`
+
+func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
+	var c Campaign
+	var started, finished string
+	if err := r.Scan(&c.ID, &c.Number, &c.Title, &c.Subject, &c.File, &c.Recipients, &started, &finished); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.StartedAt, err = db.ParseTime(started); err != nil {
+		return nil, err
+	}
+	if c.FinishedAt, err = db.ParseTime(finished); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// StartCampaign creates the column's campaign and snapshots the active
+// subscribers into one pending delivery each, all in one transaction: the
+// campaign exists exactly with its full recipient list. A column that
+// already has a campaign gets ErrCampaignExists.
+func StartCampaign(ctx context.Context, d *db.DB, col *templates.Column) (*Campaign, error) {
+	var id int64
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, started_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
+			col.Number, col.TitleLine, col.Subject, col.File, tx.NowText())
+		if err != nil {
+			return fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("column %03d: %w", col.Number, ErrCampaignExists)
+		}
+		id, _ = res.LastInsertId()
+		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
+			SELECT ?, id, ? FROM subscribers WHERE status = 'active' ORDER BY id`, id, tx.NowText())
+		if err != nil {
+			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
+		}
+		n, _ := res.RowsAffected()
+		// An empty list finishes at once: nothing will ever be pending.
+		finished := any(nil)
+		if n == 0 {
+			finished = tx.NowText()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET recipients = ?, finished_at = ? WHERE id = ?`,
+			n, finished, id); err != nil {
+			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return FindCampaignByID(ctx, d, id)
+}
+
+// FindCampaign returns the campaign of column number, or ErrNoCampaign.
+func FindCampaign(ctx context.Context, d *db.DB, number int) (*Campaign, error) {
+	c, err := scanCampaign(d.SQL().QueryRowContext(ctx,
+		`SELECT `+campaignColumns+` FROM campaigns WHERE column_number = ?`, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("column %03d: %w", number, ErrNoCampaign)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find campaign: %w", err)
+	}
+	return c, nil
+}
+
+// FindCampaignByID returns the campaign with that id.
+func FindCampaignByID(ctx context.Context, d *db.DB, id int64) (*Campaign, error) {
+	c, err := scanCampaign(d.SQL().QueryRowContext(ctx,
+		`SELECT `+campaignColumns+` FROM campaigns WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("campaign %d: %w", id, ErrNoCampaign)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find campaign: %w", err)
+	}
+	return c, nil
+}
+
+// Campaigns lists every campaign by column number. unfinishedOnly limits
+// it to those with pending deliveries.
+func Campaigns(ctx context.Context, d *db.DB, unfinishedOnly bool) ([]*Campaign, error) {
+	q := `SELECT ` + campaignColumns + ` FROM campaigns`
+	if unfinishedOnly {
+		q += ` WHERE finished_at IS NULL`
+	}
+	rows, err := d.SQL().QueryContext(ctx, q+` ORDER BY column_number`)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	defer rows.Close()
+	var out []*Campaign
+	for rows.Next() {
+		c, err := scanCampaign(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// SentColumns returns the numbers of every column that has a campaign,
+// finished or still sending: its subscribers have (or are getting) it, so it
+// is public in the archive, and it counts as sent for choosing the next new
+// column. SendingColumns tells the unfinished ones apart.
+func SentColumns(ctx context.Context, d *db.DB) (map[int]bool, error) {
+	return columnSet(ctx, d, `SELECT column_number FROM campaigns`)
+}
+
+// SendingColumns returns the numbers of columns whose campaign still has
+// pending deliveries.
+func SendingColumns(ctx context.Context, d *db.DB) (map[int]bool, error) {
+	return columnSet(ctx, d, `SELECT column_number FROM campaigns WHERE finished_at IS NULL`)
+}
+
+func columnSet(ctx context.Context, d *db.DB, q string) (map[int]bool, error) {
+	rows, err := d.SQL().QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read campaigns: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("read campaigns: %w", err)
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
+}
+
+// CampaignCounts counts a campaign's deliveries by state.
+func CampaignCounts(ctx context.Context, d *db.DB, campaignID int64) (Counts, error) {
+	rows, err := d.SQL().QueryContext(ctx, `SELECT state, attempts > 0, COUNT(*) FROM deliveries
+		WHERE campaign_id = ? GROUP BY state, attempts > 0`, campaignID)
+	if err != nil {
+		return Counts{}, fmt.Errorf("count deliveries: %w", err)
+	}
+	defer rows.Close()
+	var c Counts
+	for rows.Next() {
+		var state string
+		var tried bool
+		var n int
+		if err := rows.Scan(&state, &tried, &n); err != nil {
+			return Counts{}, fmt.Errorf("count deliveries: %w", err)
+		}
+		switch state {
+		case "pending":
+			c.Pending += n
+			if tried {
+				c.Waiting += n
+			}
+		case "sent":
+			c.Sent += n
+		case "failed":
+			c.Failed += n
+		case "skipped":
+			c.Skipped += n
+		}
+	}
+	return c, rows.Err()
+}
+
+// ReplyCount is how many deliveries ended with one reply.
+type ReplyCount struct {
+	Reply string
+	Count int
+}
+
+// FailureReplies groups a campaign's failed deliveries by the server's
+// reply, most frequent first.
+func FailureReplies(ctx context.Context, d *db.DB, campaignID int64, limit int) ([]ReplyCount, error) {
+	rows, err := d.SQL().QueryContext(ctx, `SELECT last_reply, COUNT(*) AS n FROM deliveries
+		WHERE campaign_id = ? AND state = 'failed' GROUP BY last_reply ORDER BY n DESC, last_reply LIMIT ?`,
+		campaignID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("group failures: %w", err)
+	}
+	defer rows.Close()
+	var out []ReplyCount
+	for rows.Next() {
+		var rc ReplyCount
+		if err := rows.Scan(&rc.Reply, &rc.Count); err != nil {
+			return nil, fmt.Errorf("group failures: %w", err)
+		}
+		out = append(out, rc)
+	}
+	return out, rows.Err()
+}
+
+// finishIfDone closes the campaign when nothing is pending any more and
+// reports whether it is finished.
+func finishIfDone(ctx context.Context, d *db.DB, campaignID int64) (bool, error) {
+	var done bool
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		var pending int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state = 'pending'`,
+			campaignID).Scan(&pending); err != nil {
+			return fmt.Errorf("check campaign: %w", err)
+		}
+		if pending > 0 {
+			return nil
+		}
+		done = true
+		_, err := tx.ExecContext(ctx, `UPDATE campaigns SET finished_at = ? WHERE id = ? AND finished_at IS NULL`,
+			tx.NowText(), campaignID)
+		if err != nil {
+			return fmt.Errorf("finish campaign: %w", err)
+		}
+		return nil
+	})
+	return done, err
+}
+
+// nextDue returns when the campaign's earliest pending delivery comes due
+// (a retry, or the end of another sender's lease); ok is false when none is
+// pending.
+func nextDue(ctx context.Context, d *db.DB, campaignID int64) (t time.Time, ok bool, err error) {
+	var s sql.NullString
+	err = d.SQL().QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
+		WHERE campaign_id = ? AND state = 'pending'`, campaignID).Scan(&s)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
+	}
+	if !s.Valid {
+		return time.Time{}, false, nil
+	}
+	t, err = db.ParseTime(s.String)
+	return t, err == nil, err
+}

@@ -1,0 +1,478 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"newsletter/subscribers"
+)
+
+func TestCampaignSendsEachActiveSubscriberOnce(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	active := e.addSubscribers("a", 25, subscribers.StatusActive)
+	e.addSubscribers("p", 3, subscribers.StatusPending)
+	e.addSubscribers("u", 2, subscribers.StatusUnsubscribed)
+	e.addSubscribers("b", 2, subscribers.StatusBounced)
+
+	c := e.start(31)
+	if c.Recipients != len(active) {
+		t.Fatalf("snapshot has %d recipients, want %d", c.Recipients, len(active))
+	}
+	if _, err := StartCampaign(ctx, e.db, e.column(31)); !errors.Is(err, ErrCampaignExists) {
+		t.Fatalf("second campaign for the same column: err = %v, want ErrCampaignExists", err)
+	}
+	m := e.mailer()
+	res, err := m.RunCampaign(ctx, c, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 25 || res.Counts.Failed != 0 || res.Counts.Skipped != 0 || res.Sent != 25 {
+		t.Fatalf("result %+v counts %+v", res, res.Counts)
+	}
+	if !res.Campaign.Finished() {
+		t.Fatal("campaign not marked finished")
+	}
+	got := e.srv.ByRecipient()
+	if len(got) != 25 {
+		t.Fatalf("%d recipients got mail, want 25", len(got))
+	}
+	for rcpt, msgs := range got {
+		if !strings.HasPrefix(rcpt, "a") {
+			t.Errorf("%s got mail but is not active", rcpt)
+		}
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d messages", rcpt, len(msgs))
+		}
+	}
+
+	// Headers of one message, and the stored Message-ID.
+	var msgID string
+	if err := e.db.SQL().QueryRow(`SELECT message_id FROM deliveries WHERE subscriber_id = ?`, active[0]).Scan(&msgID); err != nil {
+		t.Fatal(err)
+	}
+	raw := got["a0@example.net"][0]
+	if raw.From != "kolumne@example.org" {
+		t.Errorf("envelope from %q", raw.From)
+	}
+	checkCampaignMessage(t, e, raw.Data, active[0], msgID)
+}
+
+func checkCampaignMessage(t *testing.T, e *testEnv, data []byte, subscriberID int64, storedID string) {
+	t.Helper()
+	msg := parse(t, data)
+	h := msg.Header
+	for _, name := range []string{"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Message-Id", "From", "To", "Subject", "Date"} {
+		if n := len(h[textprotoKey(name)]); n != 1 {
+			t.Errorf("header %s appears %d times, want exactly once", name, n)
+		}
+	}
+	wantUnsub := "<https://news.example.org/unsubscribe?token=" + e.store.UnsubscribeToken(subscriberID) + ">"
+	if got := h.Get("List-Unsubscribe"); got != wantUnsub {
+		t.Errorf("List-Unsubscribe = %q, want %q", got, wantUnsub)
+	}
+	if got := h.Get("List-Unsubscribe-Post"); got != "List-Unsubscribe=One-Click" {
+		t.Errorf("List-Unsubscribe-Post = %q", got)
+	}
+	if got := h.Get("List-Id"); got != "Kniepunkt <kniepunkt.news.example.org>" {
+		t.Errorf("List-Id = %q", got)
+	}
+	idRE := regexp.MustCompile(`^<c31\.s\d+\.[0-9a-f]{12}@example\.org>$`)
+	if got := h.Get("Message-Id"); !idRE.MatchString(got) || got != "<"+storedID+">" {
+		t.Errorf("Message-ID = %q (stored %q)", got, storedID)
+	}
+	if got := h.Get("User-Agent"); got != "newsletter" {
+		t.Errorf("User-Agent = %q", got)
+	}
+	if got := h.Get("X-Mailer"); got != "newsletter" {
+		t.Errorf("X-Mailer = %q", got)
+	}
+	to, err := h.AddressList("To")
+	if err != nil || len(to) != 1 || to[0].Name != "Leserin a0" || to[0].Address != "a0@example.net" {
+		t.Errorf("To = %v, %v", to, err)
+	}
+	dec := new(mime.WordDecoder)
+	subj, _ := dec.DecodeHeader(h.Get("Subject"))
+	if subj != "KNIEPUNKT 031: Heiße KI-Luft" {
+		t.Errorf("Subject = %q", subj)
+	}
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("Content-Type = %q", h.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	var types []string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		types = append(types, ct)
+	}
+	if strings.Join(types, ",") != "text/plain,text/html" {
+		t.Errorf("parts %v, want text/plain then text/html", types)
+	}
+}
+
+func textprotoKey(s string) string {
+	// net/mail keys headers in canonical MIME form.
+	if s == "Message-Id" {
+		return "Message-Id"
+	}
+	return mimeCanonical(s)
+}
+
+func mimeCanonical(s string) string {
+	parts := strings.Split(s, "-")
+	for i, p := range parts {
+		parts[i] = strings.ToUpper(p[:1]) + strings.ToLower(p[1:])
+	}
+	return strings.Join(parts, "-")
+}
+
+func TestEmptyListFinishesAtOnce(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.start(1)
+	if !c.Finished() || c.Recipients != 0 {
+		t.Fatalf("campaign %+v", c)
+	}
+}
+
+func TestTemporaryFailuresAreRetried(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 50, subscribers.StatusActive)
+	// Every fifth recipient is greylisted on the first try.
+	e.srv.Rcpt = func(rcpt string, attempt int) error {
+		if attempt == 1 && strings.HasSuffix(strings.TrimSuffix(rcpt, "@example.net"), "5") || attempt == 1 && strings.HasSuffix(strings.TrimSuffix(rcpt, "@example.net"), "0") {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again"}
+		}
+		return nil
+	}
+	c := e.start(31)
+	res, err := e.mailer().RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 50 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	for rcpt, msgs := range e.srv.ByRecipient() {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+	var retried int
+	e.db.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE attempts = 2 AND state = 'sent'`).Scan(&retried)
+	if retried != 10 {
+		t.Errorf("%d deliveries took two attempts, want 10", retried)
+	}
+}
+
+func TestRetryWaitLeftForServe(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 5, subscribers.StatusActive)
+	e.srv.Rcpt = func(rcpt string, attempt int) error {
+		if rcpt == "a1@example.net" {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		return nil
+	}
+	c := e.start(31)
+	// The first retry is an hour away, beyond --wait: the run stops and
+	// leaves it pending; the campaign is not finished.
+	m := e.mailer(func(o *Options) { o.RetryBackoff = time.Hour; o.RetryFor = 72 * time.Hour })
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Finished() || res.Counts.Pending != 1 || res.Counts.Waiting != 1 || res.Counts.Sent != 4 || res.Campaign.Finished() {
+		t.Fatalf("counts %+v finished %v", res.Counts, res.Campaign.Finished())
+	}
+	if res.NextRetry.Before(time.Now().Add(30 * time.Minute)) {
+		t.Errorf("next retry %v, want about an hour away", res.NextRetry)
+	}
+	var reply string
+	e.db.SQL().QueryRow(`SELECT last_reply FROM deliveries WHERE state = 'pending'`).Scan(&reply)
+	if !strings.HasPrefix(reply, "421 ") {
+		t.Errorf("last reply %q", reply)
+	}
+}
+
+func TestRetriesGiveUpAfterRetryFor(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 2, subscribers.StatusActive)
+	e.srv.Rcpt = func(rcpt string, attempt int) error {
+		if rcpt == "a1@example.net" {
+			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+		}
+		return nil
+	}
+	c := e.start(31)
+	m := e.mailer(func(o *Options) { o.RetryBackoff = 20 * time.Millisecond; o.RetryFor = 100 * time.Millisecond })
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Failed != 1 || res.Counts.Sent != 1 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Reply, "gave up after") || !strings.Contains(res.Failures[0].Reply, "450") {
+		t.Fatalf("failures %+v", res.Failures)
+	}
+}
+
+func TestPermanentFailuresAndBounces(t *testing.T) {
+	e := newTestEnv(t)
+	ids := e.addSubscribers("a", 6, subscribers.StatusActive)
+	e.srv.Rcpt = func(rcpt string, attempt int) error {
+		switch rcpt {
+		case "a1@example.net", "a2@example.net":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case "a3@example.net":
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "rejected by policy"}
+		}
+		return nil
+	}
+	c := e.start(31)
+	res, err := e.mailer().RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 3 || res.Counts.Failed != 3 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	if len(res.Failures) != 2 || res.Failures[0].Count != 2 || !strings.HasPrefix(res.Failures[0].Reply, "550 5.1.1") {
+		t.Fatalf("failures %+v", res.Failures)
+	}
+	for i, want := range []string{"active", "bounced", "bounced", "active", "active", "active"} {
+		if got := subscriberStatus(t, e.db, ids[i]); got != want {
+			t.Errorf("subscriber a%d is %s, want %s", i, got, want)
+		}
+	}
+	// One attempt each: 5xx is final.
+	var maxAttempts int
+	e.db.SQL().QueryRow(`SELECT MAX(attempts) FROM deliveries`).Scan(&maxAttempts)
+	if maxAttempts != 1 {
+		t.Errorf("max attempts %d, want 1", maxAttempts)
+	}
+	evs, err := e.store.Events(context.Background(), ids[1])
+	if err != nil || len(evs) == 0 || evs[len(evs)-1].Kind != subscribers.EventBounced {
+		t.Errorf("bounce evidence %+v %v", evs, err)
+	}
+}
+
+func TestServerDownThenBack(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 30, subscribers.StatusActive)
+	c := e.start(31)
+	e.srv.Stop()
+	m := e.mailer(func(o *Options) { o.RetryBackoff = 50 * time.Millisecond })
+	var res *RunResult
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
+	}()
+	eventually(t, "failed attempts while the server is down", func() bool {
+		var n int
+		e.db.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE attempts >= 2`).Scan(&n)
+		return n > 0
+	})
+	if err := e.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 30 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	for rcpt, msgs := range e.srv.ByRecipient() {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+}
+
+func TestDroppedConnectionMidDataIsRetried(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 20, subscribers.StatusActive)
+	e.srv.Drop = func(rcpt string, attempt int) bool { return attempt == 1 && strings.HasPrefix(rcpt, "a1") }
+	c := e.start(31)
+	res, err := e.mailer().RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 20 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	got := e.srv.ByRecipient()
+	if len(got) != 20 {
+		t.Fatalf("%d recipients", len(got))
+	}
+	for rcpt, msgs := range got {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+}
+
+func TestTwoSendersNeverDoubleSend(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 300, subscribers.StatusActive)
+	e.srv.SetDelay(time.Millisecond)
+	c := e.start(31)
+	small := func(o *Options) { o.BatchSize = 10; o.Workers = 3 }
+	m1, m2 := e.mailer(small), e.mailer(small)
+	var wg sync.WaitGroup
+	var attempted [2]int
+	for i, m := range []*Mailer{m1, m2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			attempted[i] = res.Attempted
+		}()
+	}
+	wg.Wait()
+	got := e.srv.ByRecipient()
+	if len(got) != 300 {
+		t.Fatalf("%d recipients got mail, want 300", len(got))
+	}
+	for rcpt, msgs := range got {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d messages", rcpt, len(msgs))
+		}
+	}
+	if attempted[0]+attempted[1] != 300 {
+		t.Errorf("attempts %v", attempted)
+	}
+	t.Logf("split between senders: %v", attempted)
+}
+
+func TestUnsubscribeMidCampaignIsHonoured(t *testing.T) {
+	e := newTestEnv(t)
+	ids := e.addSubscribers("a", 60, subscribers.StatusActive)
+	e.srv.SetDelay(20 * time.Millisecond)
+	c := e.start(31)
+	m := e.mailer(func(o *Options) { o.BatchSize = 5; o.Workers = 1 })
+	done := make(chan *RunResult)
+	go func() {
+		res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	eventually(t, "the first message", func() bool { return e.srv.Count() > 0 })
+	last := ids[len(ids)-1]
+	if _, err := e.store.Unsubscribe(context.Background(), last, subscribers.Evidence{Detail: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Forget(context.Background(), "a58@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res == nil {
+		t.FailNow()
+	}
+	if got := e.srv.ByRecipient(); len(got["a59@example.net"]) != 0 || len(got["a58@example.net"]) != 0 || len(got) != 58 {
+		t.Fatalf("unsubscribed/erased got mail, or %d recipients", len(got))
+	}
+	if res.Counts.Skipped != 2 || res.Counts.Sent != 58 || !res.Finished() {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	// The erased person's row stays, without the person.
+	var nulls int
+	e.db.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE subscriber_id IS NULL AND state = 'skipped'`).Scan(&nulls)
+	if nulls != 1 {
+		t.Errorf("%d erased deliveries, want 1", nulls)
+	}
+}
+
+func TestExpiredLeaseOfDeadSenderIsTakenOver(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 20, subscribers.StatusActive)
+	c := e.start(31)
+	// A sender that claimed 8 deliveries and died.
+	claimed, _, err := claimDeliveries(context.Background(), e.db, c.ID, "dead-sender", 300*time.Millisecond, 8)
+	if err != nil || len(claimed) != 8 {
+		t.Fatalf("claim: %d, %v", len(claimed), err)
+	}
+	res, err := e.mailer().RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != 20 {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	var owned int
+	e.db.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE lease_owner IS NOT NULL`).Scan(&owned)
+	if owned != 0 {
+		t.Errorf("%d rows still leased", owned)
+	}
+}
+
+func TestMandatorySTARTTLSFailsClearly(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 3, subscribers.StatusActive)
+	c := e.start(31)
+	m := e.mailer(func(o *Options) { o.SMTPTLS = TLSStartTLS; o.SMTPPassword = "s3cret-pass"; o.SMTPUser = "u" })
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("err = %v, want a STARTTLS error", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pass") {
+		t.Fatal("password in error")
+	}
+	if res == nil || res.Counts.Pending != 3 || res.Counts.Waiting != 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want verdict
+	}{
+		{nil, verdictSent},
+		{io.EOF, verdictRetry},
+		{errors.New("write tcp: broken pipe"), verdictRetry},
+		{tpErr(421, "4.3.0 shutting down"), verdictRetry},
+		{tpErr(451, "4.7.1 greylisted"), verdictRetry},
+		{tpErr(550, "5.1.1 user unknown"), verdictBounced},
+		{tpErr(550, "no such user"), verdictBounced},
+		{tpErr(550, "5.7.1 spam"), verdictFailed},
+		{tpErr(552, "5.2.2 mailbox full"), verdictFailed},
+		{tpErr(554, "5.2.1 mailbox disabled"), verdictBounced},
+		{&senderRefusedError{tpErr(550, "5.1.0 sender rejected")}, verdictFailed},
+	}
+	for _, tt := range tests {
+		if got, reply := classify(tt.err); got != tt.want {
+			t.Errorf("classify(%v) = %v (%q), want %v", tt.err, got, reply, tt.want)
+		}
+	}
+}
+
+func tpErr(code int, msg string) error { return &textproto.Error{Code: code, Msg: msg} }

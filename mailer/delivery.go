@@ -1,0 +1,204 @@
+package mailer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+)
+
+// delivery is one claimed row of the delivery log with its recipient.
+type delivery struct {
+	ID           int64
+	CampaignID   int64
+	SubscriberID int64
+	Email        string
+	Name         string
+	Attempts     int       // before this one
+	FirstAttempt time.Time // zero before the first attempt
+}
+
+// claimDeliveries leases up to limit due deliveries of a campaign to owner.
+// Recipients who left since the snapshot (unsubscribed, bounced, erased) are
+// marked skipped in the same transaction instead of being handed out.
+//
+// Claiming is a read and an UPDATE inside one immediate transaction: the
+// write lock is taken at BEGIN (db's _txlock=immediate), so two senders can
+// never claim the same row. A claimed row's next_attempt_at moves to the
+// lease end; if the owner dies, the row simply comes due again.
+func claimDeliveries(ctx context.Context, d *db.DB, campaignID int64, owner string, lease time.Duration, limit int) ([]delivery, int, error) {
+	var out []delivery
+	skipped := 0
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		out, skipped = out[:0], 0
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, COALESCE(d.subscriber_id, 0), d.attempts, COALESCE(d.first_attempt_at, ''),
+				COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, 'erased')
+			FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+			WHERE d.campaign_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
+			ORDER BY d.next_attempt_at, d.id LIMIT ?`, campaignID, tx.NowText(), limit)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		type gone struct {
+			id     int64
+			status string
+		}
+		var left []gone
+		for rows.Next() {
+			var dl delivery
+			var first, status string
+			if err := rows.Scan(&dl.ID, &dl.SubscriberID, &dl.Attempts, &first, &dl.Email, &dl.Name, &status); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			if status != string(subscribers.StatusActive) {
+				left = append(left, gone{dl.ID, status})
+				continue
+			}
+			if dl.FirstAttempt, err = db.ParseTime(first); err != nil {
+				rows.Close()
+				return err
+			}
+			dl.CampaignID = campaignID
+			out = append(out, dl)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		rows.Close()
+		until := db.FormatTime(tx.Now.Add(lease))
+		if len(out) > 0 {
+			args := make([]any, 0, len(out)+3)
+			args = append(args, owner, until, until)
+			for _, dl := range out {
+				args = append(args, dl.ID)
+			}
+			q := `UPDATE deliveries SET lease_owner = ?, lease_until = ?, next_attempt_at = ? WHERE id IN (?` +
+				strings.Repeat(",?", len(out)-1) + `)`
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+		}
+		for _, g := range left {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'skipped', last_reply = ?,
+				lease_owner = NULL, lease_until = NULL WHERE id = ?`, "subscriber "+g.status, g.id); err != nil {
+				return fmt.Errorf("skip delivery: %w", err)
+			}
+		}
+		skipped = len(left)
+		return nil
+	})
+	return out, skipped, err
+}
+
+// renewLeases pushes out the lease of every unfinished delivery of the
+// campaign that owner holds, so a live sender keeps what it claimed however
+// long its queue is.
+func renewLeases(ctx context.Context, d *db.DB, campaignID int64, owner string, lease time.Duration) error {
+	return d.InTx(ctx, func(tx *db.Tx) error {
+		until := db.FormatTime(tx.Now.Add(lease))
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_until = ?, next_attempt_at = ?
+			WHERE campaign_id = ? AND state = 'pending' AND lease_owner = ?`, until, until, campaignID, owner); err != nil {
+			return fmt.Errorf("renew leases: %w", err)
+		}
+		return nil
+	})
+}
+
+// outcome is the result of one attempt, waiting to be written.
+type outcome struct {
+	d         delivery
+	verdict   verdict
+	release   bool // not attempted (shutdown): give the row back at once
+	reply     string
+	messageID string
+	done      chan struct{} // closed by the marker once recorded
+}
+
+// backoff is the delay before retry number n (1 = first retry): base
+// doubling per attempt, capped at 6h, with ±25 % jitter so a burst of
+// temporary failures does not come back as one burst.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < 6*time.Hour; i++ {
+		d *= 2
+	}
+	d = min(d, 6*time.Hour)
+	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+}
+
+// writeOutcomes records a batch of attempts in one transaction. A retry
+// whose next attempt would fall after RetryFor since the first attempt
+// becomes a final failure. It returns the outcomes as recorded (retries
+// that gave up turned into failures).
+//
+// The sent rows, nearly all of a batch, are written by one UPDATE ... FROM
+// (VALUES ...): one statement to prepare per commit instead of one per row,
+// which is most of what recording costs.
+func writeOutcomes(ctx context.Context, tx *db.Tx, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+	now := tx.NowText()
+	out := make([]outcome, 0, len(batch))
+	var sentArgs []any
+	for _, o := range batch {
+		if o.release {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
+				WHERE id = ? AND state = 'pending' AND lease_owner = ?`, now, o.d.ID, owner); err != nil {
+				return nil, fmt.Errorf("release delivery: %w", err)
+			}
+			out = append(out, o)
+			continue
+		}
+		if o.verdict == verdictRetry {
+			first := o.d.FirstAttempt
+			if first.IsZero() {
+				first = tx.Now
+			}
+			next := tx.Now.Add(backoff(retryBackoff, o.d.Attempts+1))
+			if !next.After(first.Add(retryFor)) {
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1,
+					first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, last_reply = ?, message_id = ?,
+					lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'pending'`,
+					now, db.FormatTime(next), o.reply, o.messageID, o.d.ID); err != nil {
+					return nil, fmt.Errorf("mark delivery for retry: %w", err)
+				}
+				out = append(out, o)
+				continue
+			}
+			o.verdict = verdictFailed
+			o.reply = fmt.Sprintf("gave up after %d attempts: %s", o.d.Attempts+1, o.reply)
+		}
+		switch o.verdict {
+		case verdictSent:
+			sentArgs = append(sentArgs, o.d.ID, o.reply, o.messageID)
+		case verdictFailed, verdictBounced:
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
+				first_attempt_at = COALESCE(first_attempt_at, ?), last_reply = ?, message_id = ?,
+				lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'pending'`,
+				now, o.reply, o.messageID, o.d.ID); err != nil {
+				return nil, fmt.Errorf("mark delivery failed: %w", err)
+			}
+			if o.verdict == verdictBounced && o.d.SubscriberID != 0 {
+				if err := subscribers.MarkBounced(ctx, tx, o.d.SubscriberID, o.reply); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = append(out, o)
+	}
+	if n := len(sentArgs) / 3; n > 0 {
+		q := `UPDATE deliveries SET state = 'sent', attempts = attempts + 1,
+			first_attempt_at = COALESCE(first_attempt_at, ?), sent_at = ?, last_reply = v.column2, message_id = v.column3,
+			lease_owner = NULL, lease_until = NULL
+			FROM (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", n-1) + `) AS v
+			WHERE deliveries.id = v.column1 AND deliveries.state <> 'sent'`
+		if _, err := tx.ExecContext(ctx, q, append([]any{now, now}, sentArgs...)...); err != nil {
+			return nil, fmt.Errorf("mark deliveries sent: %w", err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,167 @@
+package mailer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"newsletter/db"
+)
+
+// markBatch is the most outcomes one marking transaction writes.
+const markBatch = 200
+
+// marker writes outcomes to the delivery log with group commit: it takes
+// whatever outcomes are waiting (up to markBatch) and writes them in one
+// transaction, so under load a commit carries many rows, and when idle a
+// row is written at once. A worker waits for its outcome to be committed
+// before it starts the next SMTP transaction (it renders the next message
+// meanwhile), so after a kill -9 at most one accepted-but-unrecorded
+// message per connection is sent again, with the same Message-ID.
+type marker struct {
+	d        *db.DB
+	owner    string
+	backoff  time.Duration
+	retryFor time.Duration
+	log      *slog.Logger
+	in       chan outcome
+	// committed is called after each batch with the outcomes as recorded,
+	// or with the batch as handed in and the error when it could not be
+	// written.
+	committed func([]outcome, error)
+	done      chan struct{}
+	expect    int           // outcomes worth waiting for: one per worker
+	linger    time.Duration // how long to wait for them
+}
+
+func newMarker(d *db.DB, o *Options, owner string, committed func([]outcome, error)) *marker {
+	mk := &marker{
+		d: d, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
+		log: o.Logger, in: make(chan outcome, 2*markBatch), committed: committed, done: make(chan struct{}),
+		expect: o.Workers, linger: 500 * time.Microsecond,
+	}
+	go mk.run()
+	return mk
+}
+
+// add hands an outcome over. The returned channel is closed once it is
+// committed (or recording it failed and was logged).
+func (mk *marker) add(o outcome) <-chan struct{} {
+	o.done = make(chan struct{})
+	mk.in <- o
+	return o.done
+}
+
+// close writes what is left and stops the marker.
+func (mk *marker) close() {
+	close(mk.in)
+	<-mk.done
+}
+
+func (mk *marker) run() {
+	defer close(mk.done)
+	buf := make([]outcome, 0, markBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	for o := range mk.in {
+		buf = append(buf[:0], o)
+		// Each worker has at most one outcome waiting; once every worker's
+		// is here, or after a short linger, the batch goes. The linger
+		// trades a fraction of a millisecond per message (overlapped with
+		// the next message's first round trips) for a fraction of the
+		// commits, which are most of the CPU recording costs.
+		linger.Reset(mk.linger)
+	collect:
+		for len(buf) < mk.expect && len(buf) < markBatch {
+			select {
+			case o, ok := <-mk.in:
+				if !ok {
+					break collect
+				}
+				buf = append(buf, o)
+			case <-linger.C:
+				break collect
+			}
+		}
+		linger.Stop()
+	drain:
+		for len(buf) < markBatch {
+			select {
+			case o, ok := <-mk.in:
+				if !ok {
+					break drain
+				}
+				buf = append(buf, o)
+			default:
+				break drain
+			}
+		}
+		mk.flush(buf)
+	}
+}
+
+// flush commits one batch. The marks must not be lost to a cancelled
+// context (shutdown is exactly when they matter), so it runs detached and
+// retries a failed commit a few times before giving up loudly: unmarked
+// rows come due again when their lease ends and would be sent twice.
+func (mk *marker) flush(batch []outcome) {
+	ctx := context.Background()
+	var recorded []outcome
+	var err error
+	for try := 0; try < 5; try++ {
+		err = mk.d.InTx(ctx, func(tx *db.Tx) error {
+			var err error
+			recorded, err = writeOutcomes(ctx, tx, mk.owner, mk.backoff, mk.retryFor, batch)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		time.Sleep(time.Duration(100*(try+1)) * time.Millisecond)
+	}
+	if err != nil {
+		mk.log.Error("recording deliveries failed; these may be sent again after their lease ends",
+			"count", len(batch), "err", err)
+		recorded = batch
+	}
+	if mk.committed != nil {
+		mk.committed(recorded, err)
+	}
+	for _, o := range batch {
+		close(o.done)
+	}
+}
+
+// inflight counts messages handed to workers whose outcome is not yet
+// committed, so a sender can wait until the log has caught up.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed while n == 0
+}
+
+func newInflight() *inflight {
+	z := make(chan struct{})
+	close(z)
+	return &inflight{zero: z}
+}
+
+func (f *inflight) add(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 && n > 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n += n
+	if f.n == 0 {
+		close(f.zero)
+	}
+}
+
+// idle returns a channel closed once nothing is in flight.
+func (f *inflight) idle() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.zero
+}

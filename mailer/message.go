@@ -1,0 +1,181 @@
+package mailer
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"newsletter/templates"
+)
+
+// userAgent names us in User-Agent and X-Mailer instead of go-mail's default.
+const userAgent = "newsletter"
+
+// envelope is one message to compose: who gets it, what it says, and the
+// headers that differ per recipient.
+type envelope struct {
+	ToEmail        string
+	ToName         string
+	Mail           templates.RenderedMail
+	MessageID      string // without angle brackets
+	UnsubscribeURL string // empty for confirmation mails: no List-* headers
+	Date           time.Time
+}
+
+// composer writes messages as bytes, signed when DKIM is configured.
+type composer struct {
+	from     sender
+	listID   string // preformatted List-Id value
+	feedback string
+	boundary string
+	dkim     *dkimSigner
+}
+
+func newComposer(o *Options, from sender, dk *dkimSigner) *composer {
+	return &composer{
+		from:     from,
+		listID:   listIDHeader(o.ListName, listDomain(o.BaseURL, from.domain)),
+		feedback: o.FeedbackID,
+		boundary: o.Boundary,
+		dkim:     dk,
+	}
+}
+
+// compose writes the finished message into buf (which it resets).
+func (c *composer) compose(e envelope, buf *bytes.Buffer) error {
+	opts := []gomail.MsgOption{gomail.WithNoDefaultUserAgent()}
+	if c.boundary != "" {
+		opts = append(opts, gomail.WithBoundary(c.boundary))
+	}
+	msg := gomail.NewMsg(opts...)
+	msg.FromMailAddress(c.from.addr)
+	if err := msg.AddToFormat(e.ToName, e.ToEmail); err != nil {
+		return fmt.Errorf("recipient %q: %w", e.ToEmail, err)
+	}
+	msg.Subject(e.Mail.Subject)
+	msg.SetDateWithValue(e.Date)
+	msg.SetMessageIDWithValue(e.MessageID)
+	msg.SetUserAgent(userAgent)
+	if e.UnsubscribeURL != "" {
+		// List-Unsubscribe is preformatted so go-mail does not fold the long
+		// URL onto a continuation line. It must stay the only preformatted
+		// header: go-mail writes those in map order, which would make the
+		// bytes vary from run to run. The other values are ASCII, which
+		// go-mail's generic headers leave as they are.
+		msg.SetListUnsubscribe(e.UnsubscribeURL)
+		msg.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		msg.SetGenHeader("List-Id", c.listID)
+		if c.feedback != "" {
+			msg.SetGenHeader("Feedback-ID", c.feedback)
+		}
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, e.Mail.Text)
+	if e.Mail.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, e.Mail.HTML)
+	}
+	buf.Reset()
+	if c.dkim == nil {
+		if _, err := msg.WriteTo(buf); err != nil {
+			return fmt.Errorf("write message: %w", err)
+		}
+		return nil
+	}
+	var raw bytes.Buffer
+	if _, err := msg.WriteTo(&raw); err != nil {
+		return fmt.Errorf("write message: %w", err)
+	}
+	return c.dkim.sign(buf, raw.Bytes())
+}
+
+// campaignMessageID is the same for every attempt to send column number to
+// one subscriber, so a copy resent after a crash is recognisably the same
+// mail. The keyed hash keeps the IDs of other subscribers unguessable.
+func campaignMessageID(secret []byte, number int, subscriberID int64, domain string) string {
+	local := "c" + strconv.Itoa(number) + ".s" + strconv.FormatInt(subscriberID, 10)
+	return local + "." + shortMAC(secret, local) + "@" + domain
+}
+
+// outboxMessageID identifies a confirmation mail the same way across retries.
+func outboxMessageID(secret []byte, outboxID int64, domain string) string {
+	local := "o" + strconv.FormatInt(outboxID, 10)
+	return local + "." + shortMAC(secret, local) + "@" + domain
+}
+
+func shortMAC(secret []byte, s string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("message-id\x00" + s))
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// listDomain is the host of the public URL, else the From domain.
+func listDomain(baseURL, fromDomain string) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		h := strings.ToLower(u.Hostname())
+		// An IP or localhost is no namespace; the From domain is.
+		if strings.Contains(h, ".") && strings.IndexFunc(h, unicode.IsLetter) >= 0 {
+			return h
+		}
+	}
+	return fromDomain
+}
+
+// listIDHeader builds RFC 2919's `phrase <label.domain>`; the label is the
+// list name in lower-case letters, digits and dashes.
+func listIDHeader(name, domain string) string {
+	var label strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			label.WriteRune(r)
+			dash = false
+		case r == 'ä':
+			label.WriteString("ae")
+		case r == 'ö':
+			label.WriteString("oe")
+		case r == 'ü':
+			label.WriteString("ue")
+		case r == 'ß':
+			label.WriteString("ss")
+		default:
+			if !dash && label.Len() > 0 {
+				label.WriteByte('-')
+				dash = true
+			}
+		}
+	}
+	l := strings.Trim(label.String(), "-")
+	if l == "" {
+		l = "newsletter"
+	}
+	id := "<" + l + "." + domain + ">"
+	if strings.TrimSpace(name) == "" {
+		return id
+	}
+	return phrase(name) + " " + id
+}
+
+// phrase makes a display name safe for a structured header: RFC 2047
+// encoded when not ASCII, quoted when it holds specials.
+func phrase(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	for _, r := range s {
+		if r > unicode.MaxASCII {
+			return mime.QEncoding.Encode("utf-8", s)
+		}
+	}
+	if strings.ContainsAny(s, `()<>[]:;@\,."`) {
+		return strconv.Quote(s)
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+package mailer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"newsletter/db"
+)
+
+// metrics are the Prometheus instruments; all nil (no-ops) until
+// RegisterMetrics is called.
+type metrics struct {
+	attempts *prometheus.CounterVec // by kind (campaign|outbox) and result
+}
+
+func (mt *metrics) observe(kind string, v verdict) {
+	if mt == nil || mt.attempts == nil {
+		return
+	}
+	result := "sent"
+	switch v {
+	case verdictRetry:
+		result = "retry"
+	case verdictFailed:
+		result = "failed"
+	case verdictBounced:
+		result = "bounced"
+	}
+	mt.attempts.WithLabelValues(kind, result).Inc()
+}
+
+// RegisterMetrics registers the mailer's metrics on reg:
+// newsletter_mail_attempts_total{kind, result} (result sent, retry, failed,
+// bounced) and the gauge newsletter_outbox_depth (outbox mails not yet sent
+// or given up, read from the database at scrape time). Call it once, before
+// sending starts.
+func (m *Mailer) RegisterMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newsletter_mail_attempts_total",
+		Help: "SMTP delivery attempts by kind (campaign, outbox) and result (sent, retry, failed, bounced).",
+	}, []string{"kind", "result"})
+	for _, k := range []string{"campaign", "outbox"} {
+		for _, r := range []string{"sent", "retry", "failed", "bounced"} {
+			attempts.WithLabelValues(k, r)
+		}
+	}
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "newsletter_outbox_depth",
+		Help: "Confirmation mails waiting in the outbox.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := db.OutboxDepth(ctx, m.db)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	for _, c := range []prometheus.Collector{attempts, depth} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register mailer metrics: %w", err)
+		}
+	}
+	m.metrics = &metrics{attempts: attempts}
+	return nil
+}

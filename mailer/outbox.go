@@ -1,0 +1,183 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+	"newsletter/templates"
+)
+
+// OutboxComposer builds the mails queued in the outbox (confirmation
+// mails); the subscribers package implements it. ComposeOutbox returning
+// db.ErrOutboxCancelled closes the item without sending. OutboxSent runs in
+// the transaction that marks the item sent (to record consent evidence).
+type OutboxComposer interface {
+	ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
+	OutboxSent(ctx context.Context, tx *db.Tx, it db.OutboxItem, messageID string) error
+}
+
+// outboxBatch is how many outbox items one claim takes; they are sent one
+// after another over one connection.
+const outboxBatch = 10
+
+// RunOutbox drains the outbox until ctx ends, looking for due items every
+// poll interval. A mail in flight when ctx ends is finished and recorded;
+// claimed items not yet sent are given back.
+func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Duration) {
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	var conn *smtpConn
+	defer func() {
+		if conn != nil {
+			conn.close()
+		}
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := m.outboxPass(ctx, oc, &conn)
+		if err != nil && ctx.Err() == nil {
+			m.log.Error("outbox", "err", err)
+		}
+		if n == 0 && conn != nil {
+			// Idle: do not hold a connection the server will time out anyway.
+			conn.close()
+			conn = nil
+		}
+		if n > 0 && err == nil && ctx.Err() == nil {
+			continue // more may be due right away
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// outboxPass claims one batch and sends it; it returns how many it claimed.
+func (m *Mailer) outboxPass(ctx context.Context, oc OutboxComposer, conn **smtpConn) (int, error) {
+	var claims []db.OutboxClaim
+	err := m.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		claims, err = db.ClaimOutbox(ctx, tx, m.owner, m.opts.Lease, outboxBatch)
+		return err
+	})
+	if err != nil || len(claims) == 0 {
+		return 0, err
+	}
+	bg := context.WithoutCancel(ctx)
+	lastRenew := time.Now()
+	for i, c := range claims {
+		if ctx.Err() != nil {
+			for _, rest := range claims[i:] {
+				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
+			}
+			return len(claims), ctx.Err()
+		}
+		if time.Since(lastRenew) > m.opts.Lease/3 {
+			m.outboxWrite(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) })
+			lastRenew = time.Now()
+		}
+		if err := m.sendOutboxItem(ctx, oc, conn, c); err != nil {
+			for _, rest := range claims[i:] {
+				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
+			}
+			return len(claims), err
+		}
+	}
+	return len(claims), nil
+}
+
+// sendOutboxItem composes, sends and records one item. The error is only
+// for a fatal SMTP configuration problem; the item is then given back.
+func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **smtpConn, c db.OutboxClaim) error {
+	it := c.Item
+	bg := context.WithoutCancel(ctx)
+	rm, err := oc.ComposeOutbox(ctx, it)
+	if errors.Is(err, db.ErrOutboxCancelled) {
+		m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxFailed(bg, tx, it.ID, "cancelled: no longer needed", false) })
+		return nil
+	}
+	if err != nil {
+		m.log.Error("outbox: compose failed", "item", it.ID, "kind", it.Kind, "err", err)
+		m.outboxRetry(bg, c, "compose failed: "+oneLine(err.Error()))
+		return nil
+	}
+	if err := m.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if *conn == nil {
+		if *conn, err = newSMTPConn(&m.opts); err != nil {
+			return err
+		}
+	}
+	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
+	var buf bytes.Buffer
+	if err := m.composer.compose(envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}, &buf); err != nil {
+		m.outboxWrite(bg, func(tx *db.Tx) error {
+			return db.MarkOutboxFailed(bg, tx, it.ID, oneLine("not sent: "+err.Error()), false)
+		})
+		return nil
+	}
+	reply, err := (*conn).send(bg, m.from.addr.Address, it.Recipient, buf.Bytes(), nil)
+	var de *dialError
+	if errors.As(err, &de) && de.fatal {
+		return de
+	}
+	v, r := classify(err)
+	m.metrics.observe("outbox", v)
+	switch v {
+	case verdictSent:
+		err := m.db.InTx(bg, func(tx *db.Tx) error {
+			if err := db.MarkOutboxSent(bg, tx, it.ID, msgID, reply); err != nil {
+				return err
+			}
+			return oc.OutboxSent(bg, tx, it, msgID)
+		})
+		if err != nil {
+			// The mail went out: record that much, so it is not sent twice.
+			m.log.Error("outbox: recording the sent mail failed", "item", it.ID, "err", err)
+			m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxSent(bg, tx, it.ID, msgID, reply) })
+		}
+	case verdictRetry:
+		m.log.Warn("outbox: temporary failure", "item", it.ID, "attempt", it.Attempts+1, "reply", r)
+		m.outboxRetry(bg, c, r)
+	default:
+		m.log.Warn("outbox: mail refused", "item", it.ID, "reply", r)
+		m.outboxWrite(bg, func(tx *db.Tx) error {
+			if err := db.MarkOutboxFailed(bg, tx, it.ID, r, true); err != nil {
+				return err
+			}
+			if v == verdictBounced && it.SubscriberID != 0 {
+				return subscribers.MarkBounced(bg, tx, it.SubscriberID, r)
+			}
+			return nil
+		})
+	}
+	return nil
+}
+
+// outboxRetry schedules the item again, or fails it for good once the
+// next try would fall after RetryFor since it was queued.
+func (m *Mailer) outboxRetry(ctx context.Context, c db.OutboxClaim, reply string) {
+	m.outboxWrite(ctx, func(tx *db.Tx) error {
+		next := tx.Now.Add(backoff(m.opts.RetryBackoff, c.Item.Attempts+1))
+		if next.After(c.CreatedAt.Add(m.opts.RetryFor)) {
+			return db.MarkOutboxFailed(ctx, tx, c.Item.ID, fmt.Sprintf("gave up after %d attempts: %s", c.Item.Attempts+1, reply), true)
+		}
+		return db.MarkOutboxRetry(ctx, tx, c.Item.ID, next, reply)
+	})
+}
+
+func (m *Mailer) outboxWrite(ctx context.Context, fn func(tx *db.Tx) error) {
+	if err := m.db.InTx(ctx, fn); err != nil {
+		m.log.Error("outbox: recording failed", "err", err)
+	}
+}

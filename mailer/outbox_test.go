@@ -1,0 +1,127 @@
+package mailer
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+	"newsletter/templates"
+)
+
+type fakeOutboxComposer struct {
+	mu   sync.Mutex
+	sent map[int64]string // outbox id -> message id
+}
+
+func (f *fakeOutboxComposer) ComposeOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+	if strings.HasPrefix(it.Recipient, "cancel") {
+		return templates.RenderedMail{}, db.ErrOutboxCancelled
+	}
+	return templates.RenderedMail{Subject: "Bitte bestätigen", Text: "Bitte bestätigen: https://x.example/confirm\n", HTML: "<p>Bitte</p>"}, nil
+}
+
+func (f *fakeOutboxComposer) OutboxSent(_ context.Context, _ *db.Tx, it db.OutboxItem, messageID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent[it.ID] = messageID
+	return nil
+}
+
+func TestOutboxWorker(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	ids := e.addSubscribers("p", 3, subscribers.StatusPending)
+	gone := e.addSubscribers("cancel", 1, subscribers.StatusPending)
+	bad := e.addSubscribers("nouser", 1, subscribers.StatusPending)
+	grey := e.addSubscribers("grey", 1, subscribers.StatusPending)
+	e.srv.Rcpt = func(rcpt string, attempt int) error {
+		switch {
+		case strings.HasPrefix(rcpt, "nouser"):
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case strings.HasPrefix(rcpt, "grey") && attempt < 3:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"}
+		}
+		return nil
+	}
+	var outboxIDs []int64
+	err := e.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, id := range append(append(append(ids, gone...), bad...), grey...) {
+			var email string
+			if err := tx.QueryRow(`SELECT email FROM subscribers WHERE id = ?`, id).Scan(&email); err != nil {
+				return err
+			}
+			oid, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: email})
+			if err != nil {
+				return err
+			}
+			outboxIDs = append(outboxIDs, oid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &fakeOutboxComposer{sent: map[int64]string{}}
+	m := e.mailer()
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.RunOutbox(wctx, oc, 20*time.Millisecond)
+	}()
+	eventually(t, "the outbox to drain", func() bool {
+		n, err := db.OutboxDepth(ctx, e.db)
+		return err == nil && n == 0
+	})
+	cancel()
+	<-done
+
+	states := map[string]string{}
+	rows, err := e.db.SQL().Query(`SELECT recipient, state, last_reply, message_id FROM outbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r, s, reply, mid string
+		rows.Scan(&r, &s, &reply, &mid)
+		states[r] = s + "|" + reply
+		if s == "sent" && !strings.HasPrefix(mid, "o") {
+			t.Errorf("%s sent with message id %q", r, mid)
+		}
+	}
+	rows.Close()
+	for _, r := range []string{"p0@example.net", "p1@example.net", "p2@example.net", "grey0@example.net"} {
+		if !strings.HasPrefix(states[r], "sent|250") {
+			t.Errorf("%s: %s", r, states[r])
+		}
+	}
+	if !strings.HasPrefix(states["cancel0@example.net"], "failed|cancelled") {
+		t.Errorf("cancelled item: %s", states["cancel0@example.net"])
+	}
+	if !strings.HasPrefix(states["nouser0@example.net"], "failed|550 5.1.1") {
+		t.Errorf("refused item: %s", states["nouser0@example.net"])
+	}
+	if got := subscriberStatus(t, e.db, bad[0]); got != "bounced" {
+		t.Errorf("refused subscriber is %s", got)
+	}
+	if len(oc.sent) != 4 {
+		t.Errorf("OutboxSent called for %d items, want 4", len(oc.sent))
+	}
+	got := e.srv.ByRecipient()
+	if len(got) != 4 || len(got["grey0@example.net"]) != 1 {
+		t.Errorf("received %d recipients", len(got))
+	}
+	msg := parse(t, got["p0@example.net"][0].Data)
+	if msg.Header.Get("List-Unsubscribe") != "" || msg.Header.Get("Auto-Submitted") != "" {
+		t.Error("confirmation mail carries list headers")
+	}
+	if !strings.HasPrefix(msg.Header.Get("Message-Id"), "<o") {
+		t.Errorf("Message-ID %q", msg.Header.Get("Message-Id"))
+	}
+}

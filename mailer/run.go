@@ -1,0 +1,228 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"newsletter/subscribers"
+	"newsletter/templates"
+)
+
+// Plan is what the scheduler's job would do now.
+type Plan struct {
+	Columns  []*templates.Column // every usable column, by number
+	Problems []error             // column files that could not be used
+	Resume   []*Campaign         // unfinished campaigns, by column number
+	New      []*templates.Column // new due columns to start, oldest first
+	Why      string              // when New is empty: why nothing is new
+}
+
+// ErrAlreadySent refuses to send a column whose campaign is finished.
+var ErrAlreadySent = errors.New("column was already sent")
+
+// ErrNotDue refuses to send a column before its publish date.
+var ErrNotDue = errors.New("column is not due yet")
+
+// ErrNoColumn is returned for a column number no file has.
+var ErrNoColumn = errors.New("no such column")
+
+// Plan discovers the columns and decides what a run would send now.
+func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
+	cols, problems, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Columns: cols, Problems: problems}
+	if p.Resume, err = Campaigns(ctx, m.db, true); err != nil {
+		return nil, err
+	}
+	sent, err := SentColumns(ctx, m.db)
+	if err != nil {
+		return nil, err
+	}
+	sending, err := SendingColumns(ctx, m.db)
+	if err != nil {
+		return nil, err
+	}
+	now := m.db.Now()
+	p.New = templates.NewColumns(cols, sent, now)
+	if len(p.New) == 0 {
+		if len(cols) == 0 {
+			p.Why = fmt.Sprintf("no column files in %s", m.opts.ColumnsDir)
+		} else {
+			newest := cols[len(cols)-1]
+			p.Why = fmt.Sprintf("newest column %03d is %s", newest.Number,
+				templates.ExplainColumn(newest, cols, sent, sending, now))
+		}
+	}
+	return p, nil
+}
+
+// RunDue is the scheduler's job: resume unfinished campaigns, then start
+// and send every new due column, oldest first. It goes on past a failing
+// campaign (a column file gone, say) and reports all errors together.
+func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	p, err := m.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, pe := range p.Problems {
+		m.log.Warn("column file skipped", "problem", pe.Error())
+	}
+	var results []*RunResult
+	var errs []error
+	for _, c := range p.Resume {
+		m.log.Info("resuming unfinished campaign", "column", c.Number)
+		res, err := m.RunCampaign(ctx, c, ro)
+		if res != nil {
+			results = append(results, res)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return results, err
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(p.New) == 0 {
+		if len(p.Resume) == 0 {
+			m.log.Info("nothing to send", "why", p.Why)
+		}
+		return results, errors.Join(errs...)
+	}
+	for _, col := range p.New {
+		if ctx.Err() != nil {
+			return results, ctx.Err()
+		}
+		c, err := StartCampaign(ctx, m.db, col)
+		if errors.Is(err, ErrCampaignExists) {
+			// Another sender started it a moment ago; help it finish.
+			c, err = FindCampaign(ctx, m.db, col.Number)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("campaign started", "column", col.Number, "subject", col.Subject, "recipients", c.Recipients)
+		res, err := m.RunCampaign(ctx, c, ro)
+		if res != nil {
+			results = append(results, res)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return results, err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// StartColumn returns the campaign for column number, starting it when it
+// has none: what `send --column N` runs. A finished campaign gets
+// ErrAlreadySent, a column before its publish date ErrNotDue.
+func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
+	c, err := FindCampaign(ctx, m.db, number)
+	switch {
+	case err == nil && c.Finished():
+		return nil, fmt.Errorf("column %03d: %w on %s to %d recipients; one campaign per column",
+			number, ErrAlreadySent, c.FinishedAt.In(m.opts.Location).Format("2006-01-02 15:04"), c.Recipients)
+	case err == nil:
+		return c, nil
+	case !errors.Is(err, ErrNoCampaign):
+		return nil, err
+	}
+	col, err := m.FindColumn(number)
+	if err != nil {
+		return nil, err
+	}
+	if !col.Due(m.db.Now()) {
+		return nil, fmt.Errorf("column %03d: %w (publish date %s)", number, ErrNotDue,
+			col.Date.In(m.opts.Location).Format("2006-01-02 15:04 MST"))
+	}
+	c, err = StartCampaign(ctx, m.db, col)
+	if errors.Is(err, ErrCampaignExists) {
+		return FindCampaign(ctx, m.db, number)
+	}
+	return c, err
+}
+
+// RunCampaignLocked is RunCampaign taking the process's send lock, so it
+// does not run beside the scheduler's job of the same process.
+func (m *Mailer) RunCampaignLocked(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.RunCampaign(ctx, c, ro)
+}
+
+// FindColumn parses the columns folder and returns column number.
+func (m *Mailer) FindColumn(number int) (*templates.Column, error) {
+	cols, _, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	col := templates.FindColumn(cols, number)
+	if col == nil {
+		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.opts.ColumnsDir)
+	}
+	return col, nil
+}
+
+// SendTest sends one copy of col to address and records nothing: the
+// admin's test mail. When the address belongs to a subscriber, the copy
+// carries their real unsubscribe link; otherwise a dummy one.
+func (m *Mailer) SendTest(ctx context.Context, col *templates.Column, address string) error {
+	email, _, err := subscribers.NormalizeEmail(address)
+	if err != nil {
+		return err
+	}
+	prep, err := m.renderer.Prepare(col)
+	if err != nil {
+		return fmt.Errorf("render column %03d: %w", col.Number, err)
+	}
+	name := ""
+	unsub := m.opts.BaseURL + "/unsubscribe?token=TEST"
+	if sub, err := m.store.FindByEmail(ctx, email); err == nil {
+		name, unsub = sub.Name, m.unsubscribeURL(sub.ID)
+	}
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return fmt.Errorf("test message id: %w", err)
+	}
+	msgID := fmt.Sprintf("c%d.test.%s@%s", col.Number, hex.EncodeToString(r[:]), m.from.domain)
+	rm := prep.Personalize(templates.Recipient{Email: email, Name: name, UnsubscribeURL: unsub})
+	var buf bytes.Buffer
+	env := envelope{ToEmail: email, ToName: name, Mail: rm, MessageID: msgID, UnsubscribeURL: unsub, Date: time.Now()}
+	if err := m.composer.compose(env, &buf); err != nil {
+		return err
+	}
+	conn, err := newSMTPConn(&m.opts)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+	if err := m.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if _, err := conn.send(ctx, m.from.addr.Address, email, buf.Bytes(), nil); err != nil {
+		_, reply := classify(err)
+		return fmt.Errorf("test copy to %s not accepted: %s", email, reply)
+	}
+	return nil
+}
+
+// ActiveSubscribers counts who a new campaign would go to now.
+func (m *Mailer) ActiveSubscribers(ctx context.Context) (int, error) {
+	counts, err := m.store.CountByStatus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return counts[subscribers.StatusActive], nil
+}

@@ -1,0 +1,151 @@
+package mailer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Scheduler runs the job (RunDue) on a cron schedule and, in between,
+// retries due deliveries of unfinished campaigns every few seconds: a 4xx
+// on Monday morning is retried within minutes, not next Monday.
+type Scheduler struct {
+	m          *Mailer
+	cron       *cron.Cron
+	retryEvery time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// lastErr per campaign, so a campaign that cannot resume is reported
+	// when its problem changes, not every few seconds.
+	lastErr map[int64]string
+}
+
+// NewScheduler checks spec (standard 5 fields or a descriptor such as
+// "@every 10s" or "@weekly") and builds a scheduler in loc. retryEvery is
+// the retry loop's interval (default 5s).
+func (m *Mailer) NewScheduler(spec string, loc *time.Location, retryEvery time.Duration) (*Scheduler, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	if _, err := cron.ParseStandard(spec); err != nil {
+		return nil, fmt.Errorf("--schedule %q: %w", spec, err)
+	}
+	if retryEvery <= 0 {
+		retryEvery = 5 * time.Second
+	}
+	cl := cronLogger{m.log.With("component", "cron")}
+	c := cron.New(cron.WithLocation(loc), cron.WithLogger(cl),
+		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	s := &Scheduler{m: m, cron: c, retryEvery: retryEvery, lastErr: map[int64]string{}}
+	if _, err := c.AddFunc(spec, s.job); err != nil {
+		return nil, fmt.Errorf("--schedule %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+// Start runs the schedule and the retry loop until Stop or until ctx ends.
+// The retry loop's first pass runs at once, so an unfinished campaign
+// resumes on start-up.
+func (s *Scheduler) Start(ctx context.Context) {
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.cron.Start()
+	for _, e := range s.cron.Entries() {
+		s.m.log.Info("scheduler started", "next_run", e.Next.Format(time.RFC3339))
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.retryLoop()
+	}()
+}
+
+// Stop stops scheduling, lets a running job finish its messages in flight
+// (its context is cancelled, so it sends nothing new) and returns when all
+// is recorded.
+func (s *Scheduler) Stop() {
+	s.cancel()
+	<-s.cron.Stop().Done()
+	s.wg.Wait()
+}
+
+func (s *Scheduler) job() {
+	if s.ctx.Err() != nil {
+		return
+	}
+	results, err := s.m.RunDue(s.ctx, RunOptions{})
+	if err != nil && s.ctx.Err() == nil {
+		s.m.log.Error("scheduled run", "err", err)
+	}
+	for _, r := range results {
+		if !r.Finished() && s.ctx.Err() == nil {
+			s.m.log.Info("deliveries wait for retry", "column", r.Campaign.Number, "pending", r.Counts.Pending,
+				"next", r.NextRetry.Format(time.RFC3339))
+		}
+	}
+}
+
+func (s *Scheduler) retryLoop() {
+	t := time.NewTicker(s.retryEvery)
+	defer t.Stop()
+	for {
+		s.m.retryPass(s.ctx, s.lastErr)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retryPass sends what is due of every unfinished campaign, unless the
+// scheduled job is busy (it does the same). lastErr dedupes error logs.
+func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
+	if !m.sendMu.TryLock() {
+		return
+	}
+	defer m.sendMu.Unlock()
+	camps, err := Campaigns(ctx, m.db, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("retry loop", "err", err)
+		}
+		return
+	}
+	for _, c := range camps {
+		next, ok, err := nextDue(ctx, m.db, c.ID)
+		if err != nil || !ok || next.After(m.db.Now()) {
+			if !ok && err == nil {
+				_, _ = finishIfDone(ctx, m.db, c.ID)
+			}
+			continue
+		}
+		_, err = m.RunCampaign(ctx, c, RunOptions{})
+		if ctx.Err() != nil {
+			return
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != lastErr[c.ID] {
+			if msg != "" {
+				m.log.Error("retrying campaign", "column", c.Number, "err", err)
+			}
+			lastErr[c.ID] = msg
+		}
+	}
+}
+
+// cronLogger routes robfig/cron's logging to slog.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error(msg, append(kv, "err", err)...)
+}

@@ -1,0 +1,263 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// newMailClient builds the go-mail client for one connection from the
+// options. It only dials when asked.
+func newMailClient(o *Options) (*gomail.Client, error) {
+	host, portStr, err := net.SplitHostPort(o.SMTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-addr %q: %w", o.SMTPAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-addr %q: bad port", o.SMTPAddr)
+	}
+	opts := []gomail.Option{
+		gomail.WithPort(port),
+		gomail.WithTimeout(o.SMTPTimeout),
+		// One NOOP per message would halve throughput on a busy connection;
+		// a dead connection shows on MAIL FROM anyway and is redialled.
+		gomail.WithoutNoop(),
+	}
+	switch o.SMTPTLS {
+	case TLSOff:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case TLSOpportunistic:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+	case TLSStartTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case TLSImplicit:
+		opts = append(opts, gomail.WithSSL())
+	}
+	if o.TLSConfig != nil {
+		opts = append(opts, gomail.WithTLSConfig(o.TLSConfig))
+	}
+	if o.SMTPUser != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(o.SMTPUser), gomail.WithPassword(o.SMTPPassword))
+	}
+	c, err := gomail.NewClient(host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client for %s: %w", o.SMTPAddr, err)
+	}
+	return c, nil
+}
+
+// smtpConn is one SMTP connection, dialled on first use, kept open for
+// many messages and redialled after a failure that may have broken it.
+// It is not safe for concurrent use: each worker owns one.
+type smtpConn struct {
+	opts   *Options
+	client *gomail.Client
+	sc     *smtp.Client
+}
+
+func newSMTPConn(o *Options) (*smtpConn, error) {
+	c, err := newMailClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return &smtpConn{opts: o, client: c}, nil
+}
+
+// send transmits one finished message (already signed, if DKIM is on) to a
+// single recipient and returns the server's reply to the end of DATA. The
+// raw path is the same MAIL/RCPT/DATA sequence go-mail's Send runs, but over
+// bytes we have already produced, so the DKIM signature covers exactly what
+// goes on the wire.
+//
+// beforeEnd, if set, is called just before the final "." that makes the
+// server accept the message: the sender waits there for its previous
+// message to be recorded, so MAIL, RCPT and the body overlap with that
+// commit while at most one accepted-but-unrecorded message per connection
+// can exist.
+func (c *smtpConn) send(ctx context.Context, from, to string, msg []byte, beforeEnd func()) (string, error) {
+	if c.sc == nil {
+		sc, err := c.client.DialToSMTPClientWithContext(ctx)
+		if err != nil {
+			return "", &dialError{addr: c.opts.SMTPAddr, err: err, fatal: !isNetworkError(err)}
+		}
+		c.sc = sc
+	}
+	sc := c.sc
+	if err := sc.UpdateDeadline(c.opts.SMTPTimeout); err != nil {
+		c.drop()
+		return "", err
+	}
+	if err := sc.Mail("<" + from + ">"); err != nil {
+		c.afterError(err)
+		// A refused sender says nothing about the recipient's mailbox.
+		return "", &senderRefusedError{err: err}
+	}
+	if err := sc.Rcpt("<" + to + ">"); err != nil {
+		c.afterError(err)
+		return "", err
+	}
+	w, err := sc.Data()
+	if err != nil {
+		c.afterError(err)
+		return "", err
+	}
+	if _, err := w.Write(msg); err != nil {
+		// A half-written DATA cannot be resumed on this connection.
+		c.drop()
+		return "", err
+	}
+	if beforeEnd != nil {
+		beforeEnd()
+	}
+	if err := w.Close(); err != nil {
+		c.afterError(err)
+		return "", err
+	}
+	reply := "250 OK"
+	if dc, ok := w.(*smtp.DataCloser); ok && dc.ServerResponse() != "" {
+		reply = "250 " + dc.ServerResponse()
+	}
+	return oneLine(reply), nil
+}
+
+// afterError keeps the connection when the server answered with a reply
+// (the transaction is reset and the next message may go through) and drops
+// it when the failure was on the wire.
+func (c *smtpConn) afterError(err error) {
+	var tpe *textproto.Error
+	if errors.As(err, &tpe) && c.sc != nil {
+		if c.sc.Reset() == nil {
+			return
+		}
+	}
+	c.drop()
+}
+
+func (c *smtpConn) drop() {
+	if c.sc != nil {
+		_ = c.sc.Close()
+		c.sc = nil
+	}
+}
+
+// close ends the session politely.
+func (c *smtpConn) close() {
+	if c.sc != nil {
+		_ = c.sc.Quit()
+		_ = c.sc.Close()
+		c.sc = nil
+	}
+}
+
+// dialError is a failure to reach or greet the server. Its text names the
+// address, never the credentials. fatal marks failures retrying cannot fix
+// (STARTTLS required but not offered, a certificate or login refused): the
+// run stops with the message instead of retrying for days.
+type dialError struct {
+	addr  string
+	err   error
+	fatal bool
+}
+
+func (e *dialError) Error() string {
+	return fmt.Sprintf("connect to SMTP server %s: %v", e.addr, e.err)
+}
+func (e *dialError) Unwrap() error { return e.err }
+
+// isNetworkError reports failures of the network or of a server that is
+// down or overloaded: worth retrying.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	var tpe *textproto.Error
+	switch {
+	case errors.As(err, &tpe):
+		return tpe.Code >= 400 && tpe.Code < 500
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return false
+}
+
+// senderRefusedError is a reply to MAIL FROM: never a bounce of the recipient.
+type senderRefusedError struct{ err error }
+
+func (e *senderRefusedError) Error() string { return "sender refused: " + e.err.Error() }
+func (e *senderRefusedError) Unwrap() error { return e.err }
+
+// verdict is what to do with a delivery after an attempt.
+type verdict int
+
+const (
+	verdictSent    verdict = iota
+	verdictRetry           // 4xx, timeout, dropped connection
+	verdictFailed          // 5xx: final for this address
+	verdictBounced         // 5xx saying the mailbox does not exist: also mark the subscriber
+)
+
+var enhancedCodeRE = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
+
+// classify turns a send error into a verdict and the reply to record.
+// go-mail's SendError.IsTemp looks only at the first digit, so an error
+// without any SMTP code (network, timeout, EOF) would count as permanent
+// there; here it is temporary, as it must be.
+func classify(err error) (verdict, string) {
+	if err == nil {
+		return verdictSent, ""
+	}
+	code, reply := 0, oneLine(err.Error())
+	var tpe *textproto.Error
+	var se *gomail.SendError
+	switch {
+	case errors.As(err, &tpe):
+		code = tpe.Code
+		reply = oneLine(fmt.Sprintf("%03d %s", tpe.Code, tpe.Msg))
+	case errors.As(err, &se):
+		code = se.ErrorCode()
+	}
+	switch {
+	case code >= 500 && code < 600:
+		var sre *senderRefusedError
+		if !errors.As(err, &sre) && isHardBounce(code, reply) {
+			return verdictBounced, reply
+		}
+		return verdictFailed, reply
+	default:
+		// 4xx, no code at all, or a code outside the SMTP error classes.
+		return verdictRetry, reply
+	}
+}
+
+// isHardBounce reports whether a 5xx reply says the mailbox does not exist
+// (RFC 3463 5.1.x address status, 5.2.1 disabled mailbox, or a bare 550/551/553
+// without an enhanced code). Policy rejections (5.7.x) and full mailboxes are
+// failures for this mail but no reason to drop the subscriber.
+func isHardBounce(code int, reply string) bool {
+	m := enhancedCodeRE.FindStringSubmatch(reply)
+	if m == nil {
+		return code == 550 || code == 551 || code == 553
+	}
+	return m[1] == "5" && (m[2] == "1" || (m[2] == "2" && m[3] == "1"))
+}
+
+// oneLine keeps a reply storable and loggable: one line, bounded length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}

@@ -1,0 +1,191 @@
+// Package smtptest is a real SMTP server for tests and benchmarks, built on
+// github.com/emersion/go-smtp: it records what it receives and can refuse
+// recipients (4xx/5xx), drop the connection in the middle of DATA, be slow,
+// or go down and come back on the same address.
+package smtptest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted message.
+type Message struct {
+	From string
+	To   string
+	Data []byte
+}
+
+// Server is a running test server.
+type Server struct {
+	// Addr is host:port; it stays the same across Stop and Start.
+	Addr string
+
+	// Rcpt, if set, decides on each RCPT TO: attempt counts the RCPTs seen
+	// for that address so far, from 1. Return a *smtp.SMTPError to refuse.
+	Rcpt func(rcpt string, attempt int) error
+	// Drop, if set, is asked at DATA: true makes the server read part of
+	// the message and close the connection without a reply.
+	Drop func(rcpt string, attempt int) bool
+	// Discard keeps no message data (benchmarks); Count still counts.
+	Discard bool
+
+	delay atomic.Int64 // per message, nanoseconds
+
+	mu       sync.Mutex
+	msgs     []Message
+	attempts map[string]int
+	srv      *smtp.Server
+	ln       net.Listener
+	count    atomic.Int64
+}
+
+// New returns a stopped server listening on nothing yet; call Start.
+func New() *Server { return &Server{attempts: map[string]int{}} }
+
+// Start listens (on a fresh loopback port the first time, on the same
+// address after Stop) and serves in the background.
+func (s *Server) Start() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var l net.Listener
+	var err error
+	// The old port may linger briefly after Stop.
+	for try := 0; try < 50; try++ {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	s.Addr = l.Addr().String()
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{s: s, conn: c}, nil
+	}))
+	srv.Domain = "smtptest.local"
+	srv.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are the point of some tests
+	srv.AllowInsecureAuth = true
+	srv.MaxMessageBytes = 10 << 20
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	s.mu.Lock()
+	s.srv, s.ln = srv, l
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// Stop closes the listener and every open connection.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if srv != nil {
+		// Close the listener ourselves too: if Serve has not registered it
+		// yet, srv.Close would leave it open.
+		_ = ln.Close()
+		_ = srv.Close()
+	}
+}
+
+// SetDelay makes each message take at least d before it is accepted.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// Count is the number of messages accepted so far.
+func (s *Server) Count() int { return int(s.count.Load()) }
+
+// Messages returns a copy of the accepted messages.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// ByRecipient groups the accepted messages by RCPT address.
+func (s *Server) ByRecipient() map[string][]Message {
+	out := map[string][]Message{}
+	for _, m := range s.Messages() {
+		out[m.To] = append(out[m.To], m)
+	}
+	return out
+}
+
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	from string
+	to   []string
+	n    []int // attempt number per recipient
+}
+
+func (ss *session) Reset()        { ss.from, ss.to, ss.n = "", nil, nil }
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	to = strings.ToLower(to)
+	s := ss.s
+	s.mu.Lock()
+	s.attempts[to]++
+	n := s.attempts[to]
+	s.mu.Unlock()
+	if s.Rcpt != nil {
+		if err := s.Rcpt(to, n); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	ss.n = append(ss.n, n)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	s := ss.s
+	if len(ss.to) > 0 && s.Drop != nil && s.Drop(ss.to[0], ss.n[0]) {
+		_, _ = io.CopyN(io.Discard, r, 64)
+		_ = ss.conn.Conn().Close()
+		return errors.New("connection dropped on purpose")
+	}
+	var data []byte
+	if s.Discard {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+	} else {
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, r); err != nil {
+			return err
+		}
+		data = buf.Bytes()
+	}
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	if !s.Discard {
+		s.mu.Lock()
+		for _, to := range ss.to {
+			s.msgs = append(s.msgs, Message{From: ss.from, To: to, Data: data})
+		}
+		s.mu.Unlock()
+	}
+	s.count.Add(int64(len(ss.to)))
+	return nil
+}
