@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver; DESIGN.md requires it
@@ -38,6 +39,11 @@ func ParseTime(s string) (time.Time, error) {
 type DB struct {
 	sql  *sql.DB
 	path string
+	// writeMu lets this process's writers queue in order here instead of
+	// in SQLite's busy handler, which sleeps in growing steps and turns a
+	// burst of writes into long tail latencies. Other processes (a `send`
+	// beside `serve`) still meet at SQLite's lock and busy timeout.
+	writeMu sync.Mutex
 	// Now is the clock; tests replace it to make expiry and schedules
 	// testable without sleeping.
 	Now func() time.Time
@@ -116,8 +122,10 @@ func (tx *Tx) NowText() string { return FormatTime(tx.Now) }
 
 // InTx runs fn in an immediate (write-locking) transaction and commits when fn
 // returns nil. Taking the write lock at BEGIN avoids SQLITE_BUSY upgrades
-// half-way through.
+// half-way through. fn must not call InTx itself.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
 	sqlTx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
