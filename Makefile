@@ -23,9 +23,14 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-# Benchmarks: import, rendering, subscribe throughput, campaign delivery.
+# Benchmarks, each with the iteration count that gives a meaningful figure:
+# import rows/s, personalised mails/s on one core, subscribes/s with p99
+# latency, and whole campaigns (100k subscribers) against bare go-mail.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m $(PKGS)
+	$(GO) test -run '^$$' -bench 'Import' -benchtime 2x ./subscribers/
+	$(GO) test -run '^$$' -bench 'Personalize|Prepare' -cpu 1 ./templates/
+	$(GO) test -run '^$$' -bench 'Subscribe' -benchtime 20000x ./subscribers/
+	$(GO) test -run '^$$' -bench 'Campaign|BareGoMail' -benchtime 1x -timeout 60m ./mailer/
 
 clean:
 	rm -rf bin run

@@ -264,8 +264,13 @@ func (cfg *Config) finish(groups group) error {
 		cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
 	if groups&groupDelivery != 0 {
-		if cfg.RetryBackoff <= 0 || cfg.RetryFor < 0 || cfg.Wait < 0 {
-			return usagef("--retry-backoff must be positive, --retry-for and --wait not negative")
+		switch {
+		case cfg.RetryBackoff <= 0:
+			return usagef("--retry-backoff: must be positive, got %s", cfg.RetryBackoff)
+		case cfg.RetryFor <= 0:
+			return usagef("--retry-for: must be positive, got %s", cfg.RetryFor)
+		case cfg.Wait < 0:
+			return usagef("--wait: must not be negative, got %s", cfg.Wait)
 		}
 	}
 	if groups&groupWeb != 0 && cfg.IPRateLimit < 0 {
