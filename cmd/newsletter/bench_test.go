@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"newsletter/db"
+	"newsletter/subscribers"
+)
+
+// BenchmarkSubscribeDuringCampaign posts the subscribe form to the real
+// `newsletter serve` (through run) while its scheduler sends a column to
+// 20,000 subscribers, from 16 concurrent clients with distinct addresses and
+// the per-IP limit off. It reports subscribes/s, p50/p99 latency and how many
+// campaign mails went out meanwhile, to show the form stays fast under load.
+//
+//	go test -run '^$' -bench SubscribeDuringCampaign -benchtime 20000x ./cmd/newsletter/
+func BenchmarkSubscribeDuringCampaign(b *testing.B) {
+	const audience = 20_000
+	smtpSrv := startSMTPTest(b)
+	smtpSrv.Discard = true
+	dbPath, columns := serveFolder(b)
+	sample, err := os.ReadFile(filepath.Join("..", "..", "templates", "testdata", "030-heisse-ki-luft.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(columns, "030-heisse-ki-luft.txt"), sample, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	seedActive(b, dbPath, audience)
+
+	p := startServe(b, dbPath, columns, smtpSrv.Addr, "--ip-rate-limit", "0", "--schedule", "@every 1s", "--workers", "4")
+	// Wait until the campaign is under way.
+	deadline := time.Now().Add(30 * time.Second)
+	for smtpSrv.Count() < 100 {
+		if time.Now().After(deadline) {
+			b.Fatalf("campaign did not start:\n%s", p.errs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	var seq atomic.Int64
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N)
+	sentBefore := smtpSrv.Count()
+	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 clients
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		local := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			body := url.Values{"email": {fmt.Sprintf("last%d@example.org", seq.Add(1))}}.Encode()
+			t0 := time.Now()
+			res, err := client.Post(p.URL+"/subscribe", "application/x-www-form-urlencoded", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
+			local = append(local, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, local...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sentDuring := smtpSrv.Count() - sentBefore
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "subscribes/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(sentDuring)/elapsed.Seconds(), "campaign-msgs/s")
+}
+
+// seedActive adds n confirmed subscribers through the store's import.
+func seedActive(b *testing.B, dbPath string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, dbPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	key, err := d.SecretKey(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var csv bytes.Buffer
+	csv.WriteString("email,status\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&csv, "leser%06d@example.org,active\n", i)
+	}
+	res, err := subscribers.NewStore(d, key).Import(ctx, &csv, subscribers.ImportOptions{ConsentNote: "benchmark"}, nil)
+	if err != nil || res.Added != n {
+		b.Fatalf("seed: %+v %v", res, err)
+	}
+}
