@@ -44,12 +44,15 @@ trap cleanup INT TERM EXIT
 	--disable-version-check >run/mailpit.log 2>&1 &
 pids+=($!)
 
+# A placeholder imprint: every real mail must name its sender (§5 DDG).
+imprint="KNIEPUNKT · Beispielweg 1 · 12345 Musterstadt · kolumne@example.org"
+
 # Build first so Ctrl-C reaches the server itself, not `go run`.
 go build -o run/newsletter ./cmd/newsletter
 run/newsletter serve --db run/newsletter.db --columns run/columns \
 	--listen 127.0.0.1:8080 --base-url http://127.0.0.1:8080 \
 	--smtp-addr 127.0.0.1:1025 --smtp-tls off --from "KNIEPUNKT <kolumne@example.org>" \
-	"$@" &
+	--imprint "$imprint" "$@" &
 pids+=($!)
 
 for _ in $(seq 50); do
@@ -61,7 +64,8 @@ cat <<MSG
   Subscribe form:  http://127.0.0.1:8080/
   Mailpit (mail):  http://127.0.0.1:8025/
   Archive:         http://127.0.0.1:8080/archive
-  Send the column: go run ./cmd/newsletter send --db run/newsletter.db --columns run/columns --smtp-tls off
+  Send the column now (in another terminal):
+    run/newsletter send --db run/newsletter.db --columns run/columns --smtp-tls off --from "KNIEPUNKT <kolumne@example.org>" --imprint "$imprint"
 
   Ctrl-C stops both.
 MSG

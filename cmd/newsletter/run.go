@@ -147,6 +147,9 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			Log:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			IsTerminal: isTerminal(stdout),
 		}
+		if (c.name == "serve" || c.name == "send") && strings.TrimSpace(cfg.Imprint) == "" {
+			env.Log.Warn("no --imprint set: mails go out without the sender's imprint, which German senders must give (§5 DDG)")
+		}
 		return action(ctx, env, rest)
 	}
 	return usagef("unknown command %q", name)
