@@ -20,7 +20,8 @@ fi
 
 mkdir -p run/columns
 if ! ls run/columns/* >/dev/null 2>&1; then
-	for sample in ../shared/samples/*.txt templates/testdata/030-*.txt; do
+	# The author's sample, or the copy the tests keep (never a golden file).
+	for sample in ../shared/samples/030-heisse-ki-luft.txt templates/testdata/030-heisse-ki-luft.txt; do
 		if [ -f "$sample" ]; then
 			cp "$sample" run/columns/
 			echo "run: sample column $(basename "$sample") copied to run/columns"
@@ -28,6 +29,14 @@ if ! ls run/columns/* >/dev/null 2>&1; then
 		fi
 	done
 fi
+
+# Fail early, with the reason, when a port is taken.
+for port in 1025 8025 8080; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "run: 127.0.0.1:$port is already in use; stop whatever listens there (an earlier make run?)" >&2
+		exit 1
+	fi
+done
 
 pids=()
 cleanup() {
@@ -55,17 +64,26 @@ run/newsletter serve --db run/newsletter.db --columns run/columns \
 	--imprint "$imprint" "$@" &
 pids+=($!)
 
-for _ in $(seq 50); do
-	curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
+ready=""
+for _ in $(seq 100); do
+	if curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
+		ready=1
+		break
+	fi
 	sleep 0.2
 done
+if [ -z "$ready" ]; then
+	echo "run: newsletter serve did not come up; see the log above" >&2
+	exit 1
+fi
+run/newsletter columns --db run/newsletter.db --columns run/columns || true
 cat <<MSG
 
   Subscribe form:  http://127.0.0.1:8080/
   Mailpit (mail):  http://127.0.0.1:8025/
   Archive:         http://127.0.0.1:8080/archive
   Send the column now (in another terminal):
-    run/newsletter send --db run/newsletter.db --columns run/columns --smtp-tls off --from "KNIEPUNKT <kolumne@example.org>" --imprint "$imprint"
+    run/newsletter send --db run/newsletter.db --columns run/columns --smtp-tls off --base-url http://127.0.0.1:8080 --from "KNIEPUNKT <kolumne@example.org>" --imprint "$imprint"
 
   Ctrl-C stops both.
 MSG

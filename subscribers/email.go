@@ -74,11 +74,11 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 		return "", "", invalid("email", "has no domain after the @")
 	}
 	if len(local) > maxLocalLen {
-		return "", "", invalid("email", "part before the @ is longer than %d characters", maxLocalLen)
+		return "", "", invalid("email", "has more than %d characters before the @", maxLocalLen)
 	}
 	for _, r := range local {
 		if r > unicode.MaxASCII {
-			return "", "", invalid("email", "non-ASCII letters before the @ are not supported")
+			return "", "", invalid("email", "has non-ASCII letters before the @, which mail servers often refuse")
 		}
 	}
 	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
@@ -86,23 +86,23 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 	}
 	ascii, err := idnaProfile.ToASCII(strings.ToLower(domain))
 	if err != nil {
-		return "", "", invalid("email", "domain %q is not valid", domain)
+		return "", "", invalid("email", "has an invalid domain %q", domain)
 	}
 	ascii = strings.TrimSuffix(ascii, ".")
 	if len(ascii) > maxDomainLen {
-		return "", "", invalid("email", "domain is longer than %d characters", maxDomainLen)
+		return "", "", invalid("email", "has a domain longer than %d characters", maxDomainLen)
 	}
 	labels := strings.Split(ascii, ".")
 	if len(labels) < 2 {
-		return "", "", invalid("email", "domain %q needs a dot, like example.org", domain)
+		return "", "", invalid("email", "has a domain %q without a dot (like example.org)", domain)
 	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return "", "", invalid("email", "domain %q is not valid", domain)
+			return "", "", invalid("email", "has an invalid domain %q", domain)
 		}
 		for _, r := range l {
 			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-				return "", "", invalid("email", "domain %q is not valid", domain)
+				return "", "", invalid("email", "has an invalid domain %q", domain)
 			}
 		}
 	}

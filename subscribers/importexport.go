@@ -31,6 +31,7 @@ type ImportProblem struct {
 // ImportResult counts what an import did.
 type ImportResult struct {
 	Added          int
+	AddedPending   int // of Added: pending rows, which get no confirmation mail
 	Unchanged      int // already on the list: re-importing changes nothing
 	Rejected       int
 	IgnoredColumns []string
@@ -106,11 +107,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 		if len(batch) == 0 {
 			return nil
 		}
-		added, unchanged, err := s.importBatch(ctx, batch, opts, reject)
+		added, pending, unchanged, err := s.importBatch(ctx, batch, opts, reject)
 		if err != nil {
 			return err
 		}
 		res.Added += added
+		res.AddedPending += pending
 		res.Unchanged += unchanged
 		batch = batch[:0]
 		return nil
@@ -120,17 +122,18 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
-				reject(pe.StartLine, "", "unreadable CSV: "+pe.Err.Error())
-				if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
-					continue
-				}
+			if errors.As(err, &pe) && (errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote)) {
+				// A stray quote spoils this record (and, unterminated, the
+				// rest of the file): report it and keep what came before.
+				reject(pe.StartLine, "", "unreadable CSV from here on: "+pe.Err.Error())
+				continue
 			}
 			return res, fmt.Errorf("read CSV: %w", err)
 		}
+		// Only a record read without error has field positions.
+		line, _ := cr.FieldPos(0)
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
@@ -206,10 +209,10 @@ func parseImportTime(s string) (time.Time, error) {
 }
 
 // importBatch writes one batch in one transaction.
-func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOptions, reject func(int, string, string)) (added, unchanged int, err error) {
+func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOptions, reject func(int, string, string)) (added, pending, unchanged int, err error) {
 	var rejected []importRow
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		added, unchanged, rejected = 0, 0, rejected[:0]
+		added, pending, unchanged, rejected = 0, 0, 0, rejected[:0]
 		supp, err := tx.PrepareContext(ctx, `SELECT COUNT(*) FROM suppressions WHERE hash = ?`)
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
@@ -282,16 +285,19 @@ func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOp
 				return fmt.Errorf("import line %d: %w", r.line, err)
 			}
 			added++
+			if r.status == StatusPending {
+				pending++
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, r := range rejected {
 		reject(r.line, r.email, "this address was erased at the person's request (suppression list); not re-imported")
 	}
-	return added, unchanged, nil
+	return added, pending, unchanged, nil
 }
 
 func orDash(s string) string {

@@ -323,6 +323,12 @@ func (s *Store) Forget(ctx context.Context, email string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM subscribers WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
+		// A consent wording only this person's events used may itself hold
+		// personal data (an admin's note): it goes too.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consent_texts WHERE id NOT IN
+			(SELECT consent_text_id FROM consent_events WHERE consent_text_id IS NOT NULL)`); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (hash, reason, created_at) VALUES (?, 'erased on request', ?)
 			ON CONFLICT (hash) DO NOTHING`, s.suppressionHash(key), tx.NowText()); err != nil {
 			return fmt.Errorf("forget: %w", err)

@@ -91,8 +91,20 @@ func TestForgetErasesAndSuppresses(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	s, _ := st.Add(ctx, subscribers.AddParams{Email: "weg@example.org", Name: "Weg"})
+	other, _ := st.Add(ctx, subscribers.AddParams{Email: "bleibt@example.org", Confirmed: true, ConsentNote: "shared wording"})
+	if _, err := st.Unsubscribe(ctx, s.ID, subscribers.Evidence{ConsentText: "Notiz: Herr Weg rief an"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Forget(ctx, "WEG@example.org"); err != nil {
 		t.Fatal(err)
+	}
+	var texts int
+	st.DB().SQL().QueryRow(`SELECT COUNT(*) FROM consent_texts WHERE body LIKE '%Weg%'`).Scan(&texts)
+	if texts != 0 {
+		t.Fatal("a consent text only the erased person used is still stored")
+	}
+	if evs, _ := st.Events(ctx, other.ID); len(evs) != 1 || evs[0].ConsentText != "shared wording" {
+		t.Fatalf("other subscriber's evidence damaged: %+v", evs)
 	}
 	if _, err := st.FindByEmail(ctx, "weg@example.org"); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Fatalf("still found: %v", err)
@@ -154,6 +166,41 @@ func TestImportReportsBadRowsKeepsGoodOnes(t *testing.T) {
 	if err != nil || s.Status != subscribers.StatusPending || s.CreatedAt.Format("2006-01-02") != "2026-01-02" {
 		t.Fatalf("gut: %+v %v", s, err)
 	}
+}
+
+func TestImportBadQuotesKeepsEarlierRows(t *testing.T) {
+	st := newStore(t)
+	var problems []subscribers.ImportProblem
+	in := "email,name\nfrueh@example.org,Frueh\n\"unterminated,foo\nok@example.com,x\n"
+	res, err := st.Import(context.Background(), strings.NewReader(in), subscribers.ImportOptions{}, func(p subscribers.ImportProblem) { problems = append(problems, p) })
+	if err != nil || res.Added != 1 || len(problems) != 1 || problems[0].Line != 3 {
+		t.Fatalf("res %+v problems %+v err %v", res, problems, err)
+	}
+	in = "email\nbare\"quote@example.org\nok@example.com\n"
+	problems = nil
+	res, err = st.Import(context.Background(), strings.NewReader(in), subscribers.ImportOptions{}, func(p subscribers.ImportProblem) { problems = append(problems, p) })
+	if err != nil || res.Added != 1 || len(problems) != 1 || problems[0].Line != 2 {
+		t.Fatalf("bare quote: res %+v problems %+v err %v", res, problems, err)
+	}
+}
+
+// FuzzImport checks that no CSV input makes the import panic or fail
+// with anything but a clear error.
+func FuzzImport(f *testing.F) {
+	for _, s := range []string{
+		"email,name\na@example.org,A\n",
+		"email\n\"unterminated\n",
+		"email,status,subscribed_at\nx@example.org,active,2026-01-01\n",
+		"\ufeffEmail;Name\n",
+		"email,email\n",
+		"",
+	} {
+		f.Add(s)
+	}
+	st := newStore(f)
+	f.Fuzz(func(t *testing.T, in string) {
+		_, _ = st.Import(context.Background(), strings.NewReader(in), subscribers.ImportOptions{ConsentNote: "fuzz"}, nil)
+	})
 }
 
 func TestImportErrors(t *testing.T) {
@@ -328,5 +375,32 @@ func samplePeakHeap(b *testing.B) func() uint64 {
 		close(stop)
 		<-done
 		return peak.Load()
+	}
+}
+
+// An erased subscriber's id must never go to someone else: the old
+// unsubscribe link would otherwise unsubscribe the newcomer.
+func TestIDsNeverReused(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	a, _ := st.Add(ctx, subscribers.AddParams{Email: "a@example.org", Confirmed: true, ConsentNote: "x"})
+	b, _ := st.Add(ctx, subscribers.AddParams{Email: "b@example.org", Confirmed: true, ConsentNote: "x"})
+	oldToken := st.UnsubscribeToken(b.ID)
+	if err := st.Forget(ctx, "b@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.Add(ctx, subscribers.AddParams{Email: "c@example.org", Confirmed: true, ConsentNote: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID == b.ID || c.ID == a.ID {
+		t.Fatalf("id %d reused", c.ID)
+	}
+	id, err := st.ParseUnsubscribeToken(oldToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FindByID(ctx, id); !errors.Is(err, subscribers.ErrNotFound) {
+		t.Fatalf("old token resolves to a subscriber: %v", err)
 	}
 }

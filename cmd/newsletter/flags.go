@@ -276,6 +276,11 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupWeb != 0 && cfg.IPRateLimit < 0 {
 		return usagef("--ip-rate-limit: must not be negative")
 	}
+	if groups&groupContent != 0 && cfg.Templates != "" {
+		if fi, err := os.Stat(cfg.Templates); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--templates: %s is not a folder", cfg.Templates)
+		}
+	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {
 		data, err := os.ReadFile(cfg.Imprint[1:])
 		if err != nil {

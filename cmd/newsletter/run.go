@@ -50,6 +50,9 @@ func commands() []command {
 					if err := noArgs(args); err != nil {
 						return err
 					}
+					if o.To != "" && o.DryRun {
+						return usagef("--to and --dry-run exclude each other: --to sends one real test copy")
+					}
 					return sendCommand(ctx, env, o)
 				}
 			},

@@ -143,6 +143,9 @@ func subscriberError(email string, err error) error {
 		if ie.Field == "email" {
 			return fmt.Errorf("%q is not a valid address: it %s", email, ie.Msg)
 		}
+		if ie.Field == "consent-note" {
+			return usagef("--%s %s", ie.Field, ie.Msg)
+		}
 		return fmt.Errorf("--%s %s", ie.Field, ie.Msg)
 	case errors.Is(err, subscribers.ErrExists):
 		return fmt.Errorf("%s is already on the list (see 'newsletter subscribers show %s')", email, email)
@@ -322,6 +325,9 @@ func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, fil
 		fmt.Fprintf(env.Stderr, "ignored unknown column(s): %s\n", strings.Join(res.IgnoredColumns, ", "))
 	}
 	fmt.Fprintf(env.Stdout, "Imported %s: %d added, %d already on the list (unchanged), %d rejected.\n", source, res.Added, res.Unchanged, res.Rejected)
+	if res.AddedPending > 0 {
+		fmt.Fprintf(env.Stdout, "Note: %d of them are pending. An import sends them no confirmation mail, and 'newsletter serve' deletes unconfirmed subscribers after --purge-pending-after (default 30 days).\n", res.AddedPending)
+	}
 	return nil
 }
 

@@ -7,7 +7,7 @@ CREATE TABLE settings (
 );
 
 CREATE TABLE subscribers (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: unsubscribe tokens are derived from it
     email           TEXT NOT NULL,            -- normalised: trimmed, domain lower-cased
     email_key       TEXT NOT NULL UNIQUE,     -- fully lower-cased, for lookups and uniqueness
     name            TEXT NOT NULL DEFAULT '',
@@ -68,7 +68,7 @@ CREATE INDEX tokens_subscriber ON tokens (subscriber_id);
 -- needs a mail, drained by the mailer. A row is done only when the SMTP
 -- server accepted the message (state 'sent') or refused it for good ('failed').
 CREATE TABLE outbox (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: Message-IDs are derived from it
     kind            TEXT NOT NULL,
     subscriber_id   INTEGER REFERENCES subscribers (id) ON DELETE CASCADE,
     recipient       TEXT NOT NULL,
