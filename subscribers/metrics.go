@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer, store *Store, log *slog.Logger) (*Met
 		}, []string{"route", "method", "code"}),
 		subscribes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "newsletter_subscribe_requests_total",
-			Help: "Subscribe form submissions by outcome (queued, active, limited, invalid, honeypot).",
+			Help: "Subscribe form submissions by outcome (accepted, invalid, honeypot); accepted does not say whether the address was new, so the metric cannot be used to probe the list.",
 		}, []string{"outcome"}),
 	}
 	if log == nil {

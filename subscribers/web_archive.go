@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,9 +61,27 @@ func (w *Web) handleHealth(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) handleMetrics(rw http.ResponseWriter, r *http.Request) {
-	if w.promh == nil {
+	// Subscriber counts move when someone submits the form, so a public
+	// /metrics would let anyone probe whether an address is on the list.
+	// Only a scraper on this host, talking to us directly, gets them.
+	if w.promh == nil || !directLoopback(r) {
 		w.fail(rw, r, w.lang(r), errPageNotFound)
 		return
 	}
 	w.promh.ServeHTTP(rw, r)
+}
+
+// directLoopback reports whether the request comes straight from this
+// host: a loopback peer and no proxy header (a reverse proxy on the same
+// host relays outside requests from loopback too).
+func directLoopback(r *http.Request) bool {
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

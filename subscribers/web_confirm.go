@@ -95,11 +95,14 @@ func (w *Web) handleUnsubscribe(rw http.ResponseWriter, r *http.Request) {
 // formToken reads the token of a POST from the query string or the form
 // body (urlencoded or multipart, as RFC 8058 allows both).
 func formToken(r *http.Request) (string, error) {
-	if err := r.ParseMultipartForm(DefaultMaxBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		return "", err
-	}
+	err := r.ParseMultipartForm(DefaultMaxBody)
+	// The link's token decides; a body we cannot read must not stop a
+	// one-click unsubscribe whose token is in the URL.
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		return tok, nil
+	}
+	if err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return "", badForm(err)
 	}
 	return r.PostForm.Get("token"), nil
 }

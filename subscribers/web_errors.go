@@ -3,6 +3,7 @@ package subscribers
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -12,7 +13,18 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 	errTooManyRequests  = errors.New("too many requests from this client")
 	errUnsubscribeLink  = errors.New("unsubscribe link")
+	errBadForm          = errors.New("unreadable form")
 )
+
+// badForm marks a request body we could not parse as the client's fault
+// (400), except a body over the limit, which stays a 413.
+func badForm(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errBadForm, err)
+}
 
 // webError is what a person is told about an error: a status and the keys
 // of a heading and a message in the page strings.
@@ -40,6 +52,8 @@ func classify(err error) (webError, bool) {
 		return webError{http.StatusBadRequest, "bad_token_title", "bad_token_text", true}, true
 	case errors.Is(err, errPageNotFound), errors.Is(err, ErrNotFound):
 		return webError{http.StatusNotFound, "not_found_title", "not_found_text", false}, true
+	case errors.Is(err, errBadForm):
+		return webError{http.StatusBadRequest, "bad_form_title", "bad_form_text", false}, true
 	case errors.Is(err, errMethodNotAllowed):
 		return webError{http.StatusMethodNotAllowed, "method_title", "method_text", false}, true
 	}

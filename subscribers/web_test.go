@@ -604,12 +604,16 @@ func TestMetrics(t *testing.T) {
 		`newsletter_subscribers{state="pending"} 1`,
 		`newsletter_subscribers{state="active"} 0`,
 		`newsletter_outbox_pending{kind="confirm"} 1`,
-		`newsletter_subscribe_requests_total{outcome="queued"} 1`,
+		`newsletter_subscribe_requests_total{outcome="accepted"} 1`,
 		`newsletter_http_request_duration_seconds_count{code="200",method="POST",route="/subscribe"} 1`,
 	} {
 		if !strings.Contains(res.body, want) {
 			t.Errorf("metrics missing %q", want)
 		}
+	}
+	// Through a proxy, the request is from outside: no metrics for it.
+	if res := e.do(http.MethodGet, "/metrics", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"}); res.status != http.StatusNotFound {
+		t.Errorf("proxied /metrics: %d, want 404", res.status)
 	}
 }
 
@@ -689,5 +693,57 @@ func TestParseTrustedProxies(t *testing.T) {
 	}
 	if got := ParseOrigins("https://a.example/, ,https://b.example"); len(got) != 2 || got[0] != "https://a.example" {
 		t.Errorf("origins %v", got)
+	}
+}
+
+// Unreadable bodies are the client's fault: 400 with a page, never a 500;
+// and a one-click unsubscribe with its token in the URL still works.
+func TestMalformedBodiesGet400(t *testing.T) {
+	e := newWebEnv(t, nil)
+	for _, tt := range []struct {
+		name, path, ctype, body string
+	}{
+		{"bad escape", "/subscribe", "application/x-www-form-urlencoded", "email=%zz"},
+		{"multipart without boundary", "/subscribe", "multipart/form-data", "x"},
+		{"garbage multipart unsubscribe", "/unsubscribe", "multipart/form-data; boundary=xyz", "garbage"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(http.MethodPost, tt.path, strings.NewReader(tt.body), map[string]string{"Content-Type": tt.ctype})
+			if res.status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400\n%s", res.status, res.body)
+			}
+		})
+	}
+	sub, err := e.store.Add(context.Background(), AddParams{Email: "leave@example.org", Confirmed: true, ConsentNote: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.do(http.MethodPost, "/unsubscribe?token="+e.store.UnsubscribeToken(sub.ID), strings.NewReader("garbage"),
+		map[string]string{"Content-Type": "multipart/form-data; boundary=xyz"})
+	if res.status != http.StatusOK || e.status("leave@example.org") != StatusUnsubscribed {
+		t.Fatalf("one-click with unreadable body: %d, status %s", res.status, e.status("leave@example.org"))
+	}
+}
+
+// The name field is free text from anyone: it must not reach the
+// confirmation mail, which would make the form a spam relay.
+func TestConfirmationMailCarriesNoName(t *testing.T) {
+	e := newWebEnv(t, nil)
+	spam := "Gewinner! 1000 EUR: https://spam.example/win"
+	if res := e.subscribe("victim@example.org", spam); res.status != http.StatusOK {
+		t.Fatalf("subscribe: %d", res.status)
+	}
+	items := e.pendingOutbox()
+	if len(items) != 1 {
+		t.Fatalf("outbox %d", len(items))
+	}
+	m, err := e.optin.ComposeOutbox(context.Background(), items[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{m.Subject, m.Text, m.HTML} {
+		if strings.Contains(part, "spam.example") || strings.Contains(part, "Gewinner") {
+			t.Fatalf("confirmation mail carries the name field:\n%s", part)
+		}
 	}
 }

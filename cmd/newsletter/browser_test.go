@@ -27,8 +27,14 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	// Chromium writes its profile and crash files under TMPDIR.
-	tmp := t.TempDir()
+	// Chromium writes its profile and crash files under TMPDIR. Its
+	// singleton socket path must stay under the Unix limit of ~107 bytes,
+	// so the folder is short and in /tmp, not under a long t.TempDir().
+	tmp, err := os.MkdirTemp("/tmp", "cdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	t.Setenv("TMPDIR", tmp)
 
 	smtpSrv := startSMTPTest(t)
@@ -55,7 +61,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	defer cancel()
 
 	rcpt := fmt.Sprintf("browser-%d@example.org", time.Now().UnixNano())
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(p.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("email"), rcpt),

@@ -173,7 +173,7 @@ func TestEndToEndMailpit(t *testing.T) {
 		t.Fatalf("subscribe: %d\n%s", code, body)
 	}
 	m := mp.waitFor(t, rcpt)
-	if !strings.Contains(m.Subject, "KNIEPUNKT") || !strings.Contains(m.Text, "Hallo Erika") || !strings.Contains(m.Text, "Musterweg 1") {
+	if !strings.Contains(m.Subject, "KNIEPUNKT") || !strings.Contains(m.Text, "Hallo,") || strings.Contains(m.Text, "Erika") || !strings.Contains(m.Text, "Musterweg 1") {
 		t.Errorf("mail: %q\n%s", m.Subject, m.Text)
 	}
 	link := regexp.MustCompile(`https?://\S+/confirm\?token=[A-Za-z0-9_-]+`).FindString(m.Text)
