@@ -71,9 +71,9 @@ func mailStrings(lang, listName string) MailStrings {
 		FurtherReading: "Zum Weiterlesen",
 		Unsubscribe:    "Abmelden",
 		ViewInBrowser:  "Im Browser ansehen",
-		Reason:         "Du erhältst diese E-Mail, weil du " + listName + " abonniert hast.",
+		Reason:         "Sie erhalten diese E-Mail, weil Sie " + listName + " abonniert haben.",
 		SentTo:         "Diese E-Mail ging an",
-		Because:        ", weil du " + listName + " abonniert hast.",
+		Because:        ", weil Sie " + listName + " abonniert haben.",
 	}
 }
 

@@ -84,12 +84,20 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if len(next) > 1 {
 			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(next)-1)
 		}
+	case len(cols) == 0 && len(problems) > 0:
+		fmt.Fprintf(env.Stdout, "Next: nothing; no readable column in %s (%d file(s) skipped, see above).\n", cfg.Columns, len(problems))
 	case len(cols) == 0:
-		fmt.Fprintf(env.Stdout, "Next: nothing; no column files in %s.\n", cfg.Columns)
+		fmt.Fprintf(env.Stdout, "Next: nothing; no column files (*.txt, *.md) in %s.\n", cfg.Columns)
 	default:
 		newest := cols[len(cols)-1]
-		fmt.Fprintf(env.Stdout, "Next: nothing new; newest column %03d is %s.\n", newest.Number,
-			templates.ExplainColumn(newest, cols, sent, sending, now))
+		switch states[newest.Number] {
+		case templates.StateSent, templates.StateSending:
+			fmt.Fprintf(env.Stdout, "Next: nothing new; the newest column, %03d, already has its campaign. Add a column numbered above %03d to send more.\n",
+				newest.Number, newest.Number)
+		default:
+			fmt.Fprintf(env.Stdout, "Next: nothing new; newest column %03d is %s.\n", newest.Number,
+				templates.ExplainColumn(newest, cols, sent, sending, now))
+		}
 	}
 	for _, c := range camps {
 		if !c.Finished() {

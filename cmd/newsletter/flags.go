@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/mail"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -180,12 +182,14 @@ func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, cfg 
 		sort.Strings(keys)
 		for _, k := range keys {
 			name := strings.ReplaceAll(k, "_", "-")
+			if !known[name] {
+				// Only settings belong in the file: a command's own
+				// options (say dry-run) there would act behind one's back.
+				return nil, usagef("config file %s: unknown key %q (the file holds settings; see 'newsletter serve --help')", cfg.Config, k)
+			}
 			f := fs.Lookup(name)
 			if f == nil {
-				if known[name] {
-					continue // meant for another command
-				}
-				return nil, usagef("config file %s: unknown key %q", cfg.Config, k)
+				continue // a setting of another command
 			}
 			if name == "config" {
 				return nil, usagef("config file %s: key %q cannot be set inside a config file", cfg.Config, k)
@@ -252,8 +256,14 @@ func (cfg *Config) finish(groups group) error {
 		if _, err := cron.ParseStandard(cfg.Schedule); err != nil {
 			return usagef("--schedule: %q: %v", cfg.Schedule, err)
 		}
-		if cfg.Workers < 1 {
-			return usagef("--workers: must be at least 1, got %d", cfg.Workers)
+		if cfg.Workers < 1 || cfg.Workers > 100 {
+			return usagef("--workers: must be between 1 and 100, got %d", cfg.Workers)
+		}
+		if addr, err := mail.ParseAddress(cfg.From); err != nil || !strings.Contains(addr.Address, "@") {
+			return usagef(`--from: %q is not an address like "Name <news@example.org>"`, cfg.From)
+		}
+		if u, err := url.Parse(cfg.BaseURL); err != nil || u.Host == "" {
+			return usagef("--base-url: %q is not a URL like https://news.example.org", cfg.BaseURL)
 		}
 		if cfg.Rate < 0 {
 			return usagef("--rate: must not be negative")
@@ -273,8 +283,18 @@ func (cfg *Config) finish(groups group) error {
 			return usagef("--wait: must not be negative, got %s", cfg.Wait)
 		}
 	}
-	if groups&groupWeb != 0 && cfg.IPRateLimit < 0 {
-		return usagef("--ip-rate-limit: must not be negative")
+	if groups&groupWeb != 0 {
+		if cfg.IPRateLimit < 0 {
+			return usagef("--ip-rate-limit: must not be negative")
+		}
+		for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
+			if o = strings.TrimSpace(o); o == "" {
+				continue
+			}
+			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				return usagef("--allowed-origins: %q is not an origin like https://author.example", o)
+			}
+		}
 	}
 	if groups&groupContent != 0 && cfg.Templates != "" {
 		if fi, err := os.Stat(cfg.Templates); err != nil || !fi.IsDir() {

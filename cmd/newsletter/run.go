@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,8 +152,13 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			Log:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			IsTerminal: isTerminal(stdout),
 		}
-		if (c.name == "serve" || c.name == "send") && strings.TrimSpace(cfg.Imprint) == "" {
-			env.Log.Warn("no --imprint set: mails go out without the sender's imprint, which German senders must give (§5 DDG)")
+		if c.name == "serve" || c.name == "send" {
+			if strings.TrimSpace(cfg.Imprint) == "" {
+				env.Log.Warn("no --imprint set: mails go out without the sender's imprint, which German senders must give (§5 DDG)")
+			}
+			if strings.HasPrefix(cfg.BaseURL, "http://") && !isLocalURL(cfg.BaseURL) {
+				env.Log.Warn("--base-url is not https: Gmail and Yahoo honour one-click unsubscribe only for https links", "base_url", cfg.BaseURL)
+			}
 		}
 		return action(ctx, env, rest)
 	}
@@ -194,4 +201,18 @@ func userMessage(err error) string {
 		return fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err)
 	}
 	return err.Error()
+}
+
+// isLocalURL reports whether u points at this machine (a test or make run).
+func isLocalURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := p.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

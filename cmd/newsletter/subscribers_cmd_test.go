@@ -167,6 +167,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"wokers = 3\n", `unknown key "wokers"`},
 		{"workers = \"many\"\n", "workers: invalid value"},
 		{"this is not toml", "config file"},
+		{"dry-run = true\n", `unknown key "dry-run"`},
 	} {
 		os.WriteFile(conf, []byte(tt.file), 0o600)
 		_, errOut, code := c.run("", "send", "--dry-run", "--config", conf)
@@ -180,6 +181,21 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		t.Errorf("bad env value: exit %d, %q", code, errOut)
 	}
 	delete(c.env, "NEWSLETTER_SMTP_TLS")
+	for _, bad := range [][]string{
+		{"--from", "not an address", "--from"},
+		{"--workers", "0", "--workers"},
+		{"--base-url", "ftp://x", "--base-url"},
+		{"--retry-for", "0s", "--retry-for"},
+	} {
+		_, errOut, code := c.run("", "send", "--dry-run", bad[0], bad[1])
+		if code != 2 || !strings.Contains(errOut, bad[2]) {
+			t.Errorf("%s %q: exit %d, %q", bad[0], bad[1], code, errOut)
+		}
+	}
+	_, errOut, code = c.run("", "serve", "--allowed-origins", "not a url")
+	if code != 2 || !strings.Contains(errOut, "--allowed-origins") {
+		t.Errorf("bad origin: exit %d, %q", code, errOut)
+	}
 	_, errOut, code = c.run("", "send", "--timezone", "Mars/Olympus")
 	if code != 2 || !strings.Contains(errOut, "time zone") {
 		t.Errorf("bad timezone: exit %d, %q", code, errOut)
