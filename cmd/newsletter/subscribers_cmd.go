@@ -239,12 +239,26 @@ type eventOut struct {
 	Detail      string `json:"detail,omitempty"`
 }
 
+type outboxOut struct {
+	Kind      string `json:"kind"`
+	State     string `json:"state"`
+	Attempts  int    `json:"attempts"`
+	LastReply string `json:"last_reply,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	QueuedAt  string `json:"queued_at"`
+	SentAt    string `json:"sent_at,omitempty"`
+}
+
 func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email, format string) error {
 	s, err := st.FindByEmail(ctx, email)
 	if err != nil {
 		return subscriberError(email, err)
 	}
 	events, err := st.Events(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	outbox, err := st.OutboxMails(ctx, s.ID)
 	if err != nil {
 		return err
 	}
@@ -275,14 +289,33 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email,
 				fmt.Fprintf(w, "      Detail:       %s\n", e.Detail)
 			}
 		}
+		fmt.Fprintf(w, "\nService mails (%d):\n", len(outbox))
+		for _, m := range outbox {
+			fmt.Fprintf(w, "  %s  %s mail, %s after %d attempt(s)", stamp(m.CreatedAt), m.Kind, m.State, m.Attempts)
+			if !m.SentAt.IsZero() {
+				fmt.Fprintf(w, ", accepted %s", stamp(m.SentAt))
+			}
+			fmt.Fprintln(w)
+			if m.MessageID != "" {
+				fmt.Fprintf(w, "      Message-ID:   %s\n", m.MessageID)
+			}
+			if m.LastReply != "" {
+				fmt.Fprintf(w, "      Last reply:   %s\n", m.LastReply)
+			}
+		}
 		return nil
 	case "json":
 		out := struct {
-			Subscriber subscriberOut `json:"subscriber"`
-			Events     []eventOut    `json:"events"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}}
+			Subscriber   subscriberOut `json:"subscriber"`
+			Events       []eventOut    `json:"events"`
+			ServiceMails []outboxOut   `json:"service_mails"`
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}}
 		for _, e := range events {
 			out.Events = append(out.Events, eventOut{Kind: e.Kind, At: stamp(e.At), IP: e.IP, UserAgent: e.UserAgent, ConsentText: e.ConsentText, Detail: e.Detail})
+		}
+		for _, m := range outbox {
+			out.ServiceMails = append(out.ServiceMails, outboxOut{Kind: m.Kind, State: m.State, Attempts: m.Attempts,
+				LastReply: m.LastReply, MessageID: m.MessageID, QueuedAt: stamp(m.CreatedAt), SentAt: stamp(m.SentAt)})
 		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")

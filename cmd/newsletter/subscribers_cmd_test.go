@@ -56,6 +56,7 @@ func TestSubscribersCLI(t *testing.T) {
 		{args: []string{"subscribers", "add", "bob@example.org", "--confirmed", "--consent-note", "Anmeldung am Stand, 2026-11-01"}, out: "as active"},
 		{args: []string{"subscribers", "add", "a@b@example.org"}, code: 1, err: "not a valid address", oneErrLine: true},
 		{args: []string{"subscribers", "add", "x@example.org\r\nBcc: y@example.org"}, code: 1, err: "line breaks", oneErrLine: true},
+		{args: []string{"subscribers", "show", "anna@example.org"}, out: "confirm mail, pending after 0 attempt(s)"},
 		{args: []string{"subscribers", "list", "--format", "csv"}, out: "bob@example.org,,active"},
 		{args: []string{"subscribers", "list", "--status", "pending", "--format", "table"}, out: "1 subscriber(s)"},
 		{args: []string{"subscribers", "list", "--status", "nope"}, code: 2, err: "unknown status"},
