@@ -1,9 +1,11 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/textproto"
@@ -276,23 +278,68 @@ func TestPermanentFailuresAndBounces(t *testing.T) {
 	}
 }
 
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// countLines counts log lines at level WARN (or above) that contain s.
+func countLines(log, level, s string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level="+level) && strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestServerDownThenBack(t *testing.T) {
+	const n, workers = 400, 4
 	e := newTestEnv(t)
-	e.addSubscribers("a", 30, subscribers.StatusActive)
+	e.addSubscribers("a", n, subscribers.StatusActive)
 	c := e.start(31)
 	e.srv.Stop()
-	m := e.mailer(func(o *Options) { o.RetryBackoff = 50 * time.Millisecond })
-	var res *RunResult
-	var err error
+	var logs syncBuffer
+	m := e.mailer(func(o *Options) {
+		o.Workers = workers
+		o.BatchSize = 50
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+
+	// A pass with no wait ends at once, charging no delivery.
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{})
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !errors.Is(err, ErrSMTPUnreachable) || ue.Addr != e.srv.Addr {
+		t.Fatalf("err = %v, want unreachable", err)
+	}
+	if res.Counts.Pending != n || res.Counts.Waiting != 0 || res.Attempted != 0 {
+		t.Fatalf("after a pass with the server down: %+v, attempted %d", res.Counts, res.Attempted)
+	}
+
+	// A run that may wait rides the outage out.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
 	}()
-	eventually(t, "failed attempts while the server is down", func() bool {
-		var n int
-		e.db.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE attempts >= 2`).Scan(&n)
-		return n > 0
+	eventually(t, "a few failed connection rounds", func() bool {
+		m.link.mu.Lock()
+		defer m.link.mu.Unlock()
+		return m.link.rounds >= 4
 	})
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
@@ -301,13 +348,77 @@ func TestServerDownThenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Finished() || res.Counts.Sent != 30 {
+	if !res.Finished() || res.Counts.Sent != n {
 		t.Fatalf("counts %+v", res.Counts)
+	}
+	got := e.srv.ByRecipient()
+	if len(got) != n {
+		t.Fatalf("%d recipients got mail, want %d", len(got), n)
+	}
+	for rcpt, msgs := range got {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+	var maxAttempts int
+	e.db.SQL().QueryRow(`SELECT MAX(attempts) FROM deliveries`).Scan(&maxAttempts)
+	if maxAttempts != 1 {
+		t.Errorf("max attempts %d: the outage was charged to deliveries", maxAttempts)
+	}
+	out := logs.String()
+	warnings := countLines(out, "WARN", "")
+	outage := countLines(out, "WARN", "cannot connect to the SMTP server")
+	if outage < 1 || warnings > 2*workers {
+		t.Errorf("%d warnings (%d about the outage) for %d deliveries:\n%s", warnings, outage, n, out)
+	}
+	if countLines(out, "INFO", "SMTP server reachable again") != 1 {
+		t.Errorf("no log line about the server coming back:\n%s", out)
+	}
+}
+
+func TestServerGoesDownMidCampaign(t *testing.T) {
+	const n = 200
+	e := newTestEnv(t)
+	e.addSubscribers("a", n, subscribers.StatusActive)
+	e.srv.SetDelay(2 * time.Millisecond)
+	c := e.start(31)
+	var logs syncBuffer
+	m := e.mailer(func(o *Options) {
+		o.BatchSize = 20
+		o.RetryBackoff = time.Hour // a charged retry would not come due in this test
+		o.RetryFor = 24 * time.Hour
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	done := make(chan struct{})
+	var res *RunResult
+	var err error
+	go func() {
+		defer close(done)
+		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
+	}()
+	eventually(t, "some messages", func() bool { return e.srv.Count() >= 20 })
+	e.srv.Stop()
+	eventually(t, "the outage to be noticed", func() bool { return m.link.wait() > 0 })
+	if err := e.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Messages cut off in DATA are retried after RetryBackoff (an hour);
+	// connections found dead at MAIL FROM, or not opened, cost nothing.
+	waiting := res.Counts.Waiting
+	if res.Counts.Sent+res.Counts.Pending != n || res.Counts.Pending != waiting || waiting > 4 {
+		t.Fatalf("counts %+v\n%s", res.Counts, logs.String())
 	}
 	for rcpt, msgs := range e.srv.ByRecipient() {
 		if len(msgs) != 1 {
 			t.Errorf("%s got %d", rcpt, len(msgs))
 		}
+	}
+	if w := countLines(logs.String(), "WARN", ""); w > 2*4+waiting {
+		t.Errorf("%d warnings:\n%s", w, logs.String())
 	}
 }
 
@@ -451,6 +562,24 @@ func TestMandatorySTARTTLSFailsClearly(t *testing.T) {
 	}
 }
 
+func TestRefusedLoginFailsClearly(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 5, subscribers.StatusActive)
+	e.srv.RefuseAuth = true
+	c := e.start(31)
+	m := e.mailer(func(o *Options) { o.SMTPTLS = TLSOff; o.SMTPUser = "u"; o.SMTPPassword = "s3cret-pass" })
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Hour})
+	if err == nil || !strings.Contains(err.Error(), "535") || errors.Is(err, ErrSMTPUnreachable) {
+		t.Fatalf("err = %v, want the 535 login refusal", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pass") {
+		t.Fatal("password in error")
+	}
+	if res == nil || res.Counts.Pending != 5 || res.Counts.Waiting != 0 || e.srv.Count() != 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -476,3 +605,39 @@ func TestClassify(t *testing.T) {
 }
 
 func tpErr(code int, msg string) error { return &textproto.Error{Code: code, Msg: msg} }
+
+func TestConnectionLimitShrinksThePool(t *testing.T) {
+	const n = 120
+	e := newTestEnv(t)
+	e.addSubscribers("a", n, subscribers.StatusActive)
+	e.srv.MaxConns = 2
+	c := e.start(31)
+	var logs syncBuffer
+	m := e.mailer(func(o *Options) {
+		o.Workers = 4
+		o.BatchSize = 10
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != n {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	for rcpt, msgs := range e.srv.ByRecipient() {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+	var maxAttempts int
+	e.db.SQL().QueryRow(`SELECT MAX(attempts) FROM deliveries`).Scan(&maxAttempts)
+	if maxAttempts != 1 {
+		t.Errorf("max attempts %d: refused connections were charged to deliveries", maxAttempts)
+	}
+	// Refused workers may retry a few times while the others send; what
+	// matters is that the log does not grow with the list.
+	if w, refused := countLines(logs.String(), "WARN", ""), countLines(logs.String(), "WARN", "too many connections"); w > 4 || refused < 1 || refused > 4 {
+		t.Errorf("%d warnings (%d about refused connections), want 1 to 4:\n%s", w, refused, logs.String())
+	}
+}

@@ -3,7 +3,6 @@ package mailer
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -123,14 +122,7 @@ type outcome struct {
 // backoff is the delay before retry number n (1 = first retry): base
 // doubling per attempt, capped at 6h, with ±25 % jitter so a burst of
 // temporary failures does not come back as one burst.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < 6*time.Hour; i++ {
-		d *= 2
-	}
-	d = min(d, 6*time.Hour)
-	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
-}
+func backoff(base time.Duration, n int) time.Duration { return jitter(base, n, 6*time.Hour) }
 
 // writeOutcomes records a batch of attempts in one transaction. A retry
 // whose next attempt would fall after RetryFor since the first attempt

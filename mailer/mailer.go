@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -48,6 +49,7 @@ type Mailer struct {
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics
+	link     *link // SMTP outages, shared by all runs and the outbox
 
 	// sendMu keeps the scheduler's job and the retry loop of one process
 	// from running campaign passes side by side (leases would keep them
@@ -82,6 +84,7 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 		owner:    owner,
 		log:      opts.Logger,
 		metrics:  &metrics{},
+		link:     newLink(&opts, time.Now),
 	}, nil
 }
 

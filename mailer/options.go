@@ -40,10 +40,17 @@ type Options struct {
 	ListName   string // List-Id phrase
 	FeedbackID string // optional Feedback-ID header value
 
-	Workers      int     // concurrent SMTP connections; default 4
-	Rate         float64 // messages per second over all workers; 0 = unlimited
+	Workers int     // concurrent SMTP connections; default 4
+	Rate    float64 // messages per second over all workers; 0 = unlimited
+	// RetryBackoff is the delay before the first retry of a temporary
+	// failure, doubling per attempt (capped at 6h); zero or negative means
+	// 1m. It also bounds the first pause (at most 1s) between connection
+	// rounds while the SMTP server is unreachable.
 	RetryBackoff time.Duration
-	RetryFor     time.Duration
+	// RetryFor is how long after its first attempt a delivery is retried
+	// before it fails for good. Zero or negative means the default, 72h:
+	// "never retry" is not expressible here (the CLI rejects 0).
+	RetryFor time.Duration
 
 	// Lease is how long a claim holds without renewal; a crashed sender's
 	// deliveries come due again after it. Default 30s, renewed every Lease/3.

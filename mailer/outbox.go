@@ -41,8 +41,14 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := m.outboxPass(ctx, oc, &conn)
-		if err != nil && ctx.Err() == nil {
+		n := 0
+		var err error
+		// While the SMTP server is down, claim nothing until the next
+		// connection round is due.
+		if m.link.wait() == 0 {
+			n, err = m.outboxPass(ctx, oc, &conn)
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrSMTPUnreachable) {
 			m.log.Error("outbox", "err", err)
 		}
 		if n == 0 && conn != nil {
@@ -50,7 +56,7 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 			conn.close()
 			conn = nil
 		}
-		if n > 0 && err == nil && ctx.Err() == nil {
+		if n > 0 && err == nil && ctx.Err() == nil && m.link.wait() == 0 {
 			continue // more may be due right away
 		}
 		select {
@@ -96,7 +102,8 @@ func (m *Mailer) outboxPass(ctx context.Context, oc OutboxComposer, conn **smtpC
 }
 
 // sendOutboxItem composes, sends and records one item. The error is only
-// for a fatal SMTP configuration problem; the item is then given back.
+// for a fatal SMTP configuration problem or a server that cannot be
+// reached (no attempt is counted then); the item is then given back.
 func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **smtpConn, c db.OutboxClaim) error {
 	it := c.Item
 	bg := context.WithoutCancel(ctx)
@@ -115,6 +122,19 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **s
 	}
 	if *conn == nil {
 		if *conn, err = newSMTPConn(&m.opts); err != nil {
+			return err
+		}
+	}
+	if !(*conn).connected() {
+		err := (*conn).connect(ctx)
+		var de *dialError
+		switch {
+		case err == nil:
+			m.link.ok()
+		case errors.As(err, &de) && !de.fatal && ctx.Err() == nil:
+			m.link.failed(err)
+			return m.link.unreachable()
+		default:
 			return err
 		}
 	}

@@ -65,7 +65,10 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 
 // RunDue is the scheduler's job: resume unfinished campaigns, then start
 // and send every new due column, oldest first. It goes on past a failing
-// campaign (a column file gone, say) and reports all errors together.
+// campaign (a column file gone, say) and reports all errors together, each
+// distinct one once. Once the SMTP server proved unreachable, the campaigns
+// after it are still started but make one pass only (ending at once while
+// the server is down), so ro.Wait is not spent again for each.
 func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
@@ -78,6 +81,16 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 	}
 	var results []*RunResult
 	var errs []error
+	seen := map[string]bool{}
+	addErr := func(err error) {
+		if errors.Is(err, ErrSMTPUnreachable) {
+			ro.Wait = 0
+		}
+		if !seen[err.Error()] {
+			seen[err.Error()] = true
+			errs = append(errs, err)
+		}
+	}
 	for _, c := range p.Resume {
 		m.log.Info("resuming unfinished campaign", "column", c.Number)
 		res, err := m.RunCampaign(ctx, c, ro)
@@ -88,7 +101,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 			if ctx.Err() != nil {
 				return results, err
 			}
-			errs = append(errs, err)
+			addErr(err)
 		}
 	}
 	if len(p.New) == 0 {
@@ -107,7 +120,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 			c, err = FindCampaign(ctx, m.db, col.Number)
 		}
 		if err != nil {
-			errs = append(errs, err)
+			addErr(err)
 			continue
 		}
 		m.log.Info("campaign started", "column", col.Number, "subject", col.Subject, "recipients", c.Recipients)
@@ -119,7 +132,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 			if ctx.Err() != nil {
 				return results, err
 			}
-			errs = append(errs, err)
+			addErr(err)
 		}
 	}
 	return results, errors.Join(errs...)

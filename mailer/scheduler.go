@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -106,6 +107,9 @@ func (s *Scheduler) retryLoop() {
 // retryPass sends what is due of every unfinished campaign, unless the
 // scheduled job is busy (it does the same). lastErr dedupes error logs.
 func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
+	if m.link.wait() > 0 {
+		return // the SMTP server is down; the next connection round is not due
+	}
 	if !m.sendMu.TryLock() {
 		return
 	}
@@ -128,6 +132,9 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 		_, err = m.RunCampaign(ctx, c, RunOptions{})
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, ErrSMTPUnreachable) {
+			return // logged once by the link; the other campaigns would fail alike
 		}
 		msg := ""
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,8 +16,9 @@ import (
 // RunOptions tune one run of a campaign.
 type RunOptions struct {
 	// Wait is how long after its start the run keeps waiting for
-	// deliveries to come due again (retries, other senders' leases). Zero
-	// makes one pass over what is due now.
+	// deliveries to come due again (retries, other senders' leases) and
+	// for an unreachable SMTP server to come back. Zero makes one pass
+	// over what is due now, ending at once if the server is down.
 	Wait time.Duration
 	// Progress, if set, is called after each batch of marks with the
 	// number of deliveries that are done (sent, failed or skipped) and the
@@ -44,9 +46,11 @@ func (r *RunResult) Finished() bool { return r.Counts.Pending == 0 }
 // RunCampaign sends the campaign's due deliveries over Workers connections
 // until none is due, then keeps going while the next comes due within
 // ro.Wait. It returns early with ctx's error when ctx ends (in-flight
-// messages are finished and recorded first; unsent claims are given back)
-// and with an error when the SMTP server cannot be used at all (STARTTLS
-// missing, login refused).
+// messages are finished and recorded first; unsent claims are given back),
+// with an error when the SMTP server cannot be used at all (STARTTLS
+// missing, login refused), and with an *UnreachableError when it could not
+// be reached until ro.Wait ended. A connection that cannot be opened counts
+// against no delivery: the claims are held (or given back) uncharged.
 func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
 	started := time.Now()
 	col, err := m.loadColumn(c)
@@ -103,19 +107,20 @@ func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 		}
 	})
 
+	deadline := m.db.Now().Add(ro.Wait)
+	pool := &connPool{giveUp: time.Now().Add(ro.Wait), closing: make(chan struct{})}
 	jobs := make(chan delivery, m.opts.BatchSize)
 	var wg sync.WaitGroup
 	for range m.opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.worker(runCtx, c.Number, prep, jobs, mk, fatal)
+			m.worker(runCtx, pool, c.Number, prep, jobs, mk, fatal)
 		}()
 	}
 	stopRenew := m.renewWhileRunning(runCtx, c.ID)
 
 	log := m.log.With("column", c.Number, "campaign", c.ID)
-	deadline := m.db.Now().Add(ro.Wait)
 	var runErr error
 dispatch:
 	for runCtx.Err() == nil {
@@ -169,6 +174,7 @@ dispatch:
 			}
 		}
 	}
+	close(pool.closing)
 	close(jobs)
 	wg.Wait()
 	mk.close()
@@ -192,7 +198,11 @@ dispatch:
 	if next, ok, err := nextDue(bg, m.db, c.ID); err == nil && ok {
 		res.NextRetry = next
 	}
-	log.Info("campaign run ended", "sent_now", res.Sent, "attempted_now", res.Attempted,
+	level := slog.LevelInfo
+	if res.Attempted == 0 && errors.Is(fatalErr, ErrSMTPUnreachable) {
+		level = slog.LevelDebug // the outage is logged once, not every pass
+	}
+	log.Log(bg, level, "campaign run ended", "sent_now", res.Sent, "attempted_now", res.Attempted,
 		"sent", res.Counts.Sent, "failed", res.Counts.Failed, "skipped", res.Counts.Skipped,
 		"pending", res.Counts.Pending, "duration", res.Duration.Round(time.Millisecond))
 	switch {
@@ -206,15 +216,30 @@ dispatch:
 	return res, nil
 }
 
+// connPool is what a run's workers share about their connections.
+type connPool struct {
+	live    atomic.Int32  // open connections
+	giveUp  time.Time     // the run's wait ends here
+	closing chan struct{} // closed when no more jobs will come
+}
+
+// errConnLater is a worker's failed connection while others of its run are
+// open: it gives its delivery back for them and pauses.
+var errConnLater = errors.New("connection failed; other connections carry on")
+
 // worker sends jobs over its own connection until jobs is closed. It lets
 // the server accept a message (the final "." of DATA) only once its
 // previous outcome is recorded; rendering and the first SMTP round trips of
 // the next message overlap with that commit. After ctx ends it sends
-// nothing more and gives its remaining jobs back.
-func (m *Mailer) worker(ctx context.Context, number int, prep Prepared, jobs <-chan delivery, mk *marker, fatal func(error)) {
+// nothing more and gives its remaining jobs back. stop ends the run with an
+// error: a fatal SMTP configuration problem, or an outage that outlasted
+// the run's wait.
+func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Prepared, jobs <-chan delivery, mk *marker, stop func(error)) {
 	conn, err := newSMTPConn(&m.opts)
 	if err != nil {
-		fatal(err)
+		stop(err)
+	} else {
+		conn.live = &pool.live
 	}
 	recorded := closedChan()
 	defer func() {
@@ -229,16 +254,43 @@ func (m *Mailer) worker(ctx context.Context, number int, prep Prepared, jobs <-c
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
+		if err := m.connect(ctx, pool, conn); err != nil {
+			mk.add(outcome{d: d, release: true})
+			if errors.Is(err, errConnLater) {
+				select {
+				case <-time.After(m.link.wait()):
+				case <-pool.closing:
+				case <-ctx.Done():
+				}
+			} else if ctx.Err() == nil {
+				stop(err)
+			}
+			continue
+		}
 		msg := m.prepareMessage(number, prep, d, &buf)
 		if ctx.Err() != nil || m.limiter.Wait(ctx) != nil {
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
 		prev := recorded
-		o, err := m.attempt(ctx, conn, msg, &buf, func() { <-prev })
+		o, err := m.attempt(ctx, conn, msg, &buf, func() { <-prev }, true)
+		var stale *staleConnError
+		if errors.As(err, &stale) {
+			// The kept-open connection had died; nothing was handed over.
+			// Send again over a new one, where a failure counts.
+			if err = m.connect(ctx, pool, conn); err == nil {
+				o, err = m.attempt(ctx, conn, msg, &buf, func() { <-prev }, false)
+			}
+		}
 		<-prev
+		if errors.Is(err, errConnLater) {
+			mk.add(outcome{d: d, release: true})
+			continue
+		}
 		if err != nil {
-			fatal(err)
+			if ctx.Err() == nil {
+				stop(err)
+			}
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
@@ -248,6 +300,46 @@ func (m *Mailer) worker(ctx context.Context, number int, prep Prepared, jobs <-c
 		}
 		recorded = mk.add(o)
 	}
+}
+
+// connect opens conn unless it is open, riding out an outage: a failed
+// connection is recorded on the Mailer's link (one warning per outage) and
+// retried when the link's backoff says so, holding the worker's delivery
+// meanwhile. It returns a fatal configuration error at once, ctx's error
+// when the run ends, errConnLater while other connections of the run are
+// open (they send the delivery), and an *UnreachableError when none is and
+// the next round would fall after the run's wait.
+func (m *Mailer) connect(ctx context.Context, pool *connPool, conn *smtpConn) error {
+	for !conn.connected() {
+		if wait := m.link.wait(); wait > 0 {
+			if pool.live.Load() > 0 {
+				return errConnLater
+			}
+			if time.Now().Add(wait).After(pool.giveUp) {
+				return m.link.unreachable()
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		err := conn.connect(ctx)
+		if err == nil {
+			m.link.ok()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var de *dialError
+		if errors.As(err, &de) && de.fatal {
+			return err
+		}
+		m.link.failed(err)
+	}
+	return nil
 }
 
 func closedChan() <-chan struct{} {
@@ -273,8 +365,9 @@ func (m *Mailer) prepareMessage(number int, prep Prepared, d delivery, buf *byte
 }
 
 // attempt sends one composed delivery. The error is only for failures
-// that make the whole run pointless (see dialError.fatal).
-func (m *Mailer) attempt(ctx context.Context, conn *smtpConn, p preparedMsg, buf *bytes.Buffer, beforeEnd func()) (outcome, error) {
+// that make the whole run pointless (see dialError.fatal) and, when
+// staleOK, for a kept-open connection found dead (*staleConnError).
+func (m *Mailer) attempt(ctx context.Context, conn *smtpConn, p preparedMsg, buf *bytes.Buffer, beforeEnd func(), staleOK bool) (outcome, error) {
 	if p.composeErr != nil {
 		return outcome{d: p.d, verdict: verdictFailed, reply: oneLine("not sent: " + p.composeErr.Error()), messageID: p.messageID}, nil
 	}
@@ -283,6 +376,10 @@ func (m *Mailer) attempt(ctx context.Context, conn *smtpConn, p preparedMsg, buf
 	var de *dialError
 	if errors.As(err, &de) && de.fatal {
 		return outcome{}, de
+	}
+	var stale *staleConnError
+	if staleOK && errors.As(err, &stale) {
+		return outcome{}, stale
 	}
 	v, r := classify(err)
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	gomail "github.com/wneessen/go-mail"
@@ -18,7 +19,7 @@ import (
 
 // newMailClient builds the go-mail client for one connection from the
 // options. It only dials when asked.
-func newMailClient(o *Options) (*gomail.Client, error) {
+func newMailClient(o *Options, extra ...gomail.Option) (*gomail.Client, error) {
 	host, portStr, err := net.SplitHostPort(o.SMTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--smtp-addr %q: %w", o.SMTPAddr, err)
@@ -51,6 +52,7 @@ func newMailClient(o *Options) (*gomail.Client, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(o.SMTPUser), gomail.WithPassword(o.SMTPPassword))
 	}
+	opts = append(opts, extra...)
 	c, err := gomail.NewClient(host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("smtp client for %s: %w", o.SMTPAddr, err)
@@ -65,14 +67,61 @@ type smtpConn struct {
 	opts   *Options
 	client *gomail.Client
 	sc     *smtp.Client
+	// raw is the TCP connection of the dial in progress: go-mail does not
+	// close it when the greeting, STARTTLS or AUTH fails, and a sender
+	// retrying through an outage would leak one socket per try.
+	raw net.Conn
+	// used is set once a transaction began on this connection: a failure
+	// at the next MAIL FROM then means the server closed it while idle.
+	used bool
+	live *atomic.Int32 // optional: counts open connections of a run
 }
 
 func newSMTPConn(o *Options) (*smtpConn, error) {
-	c, err := newMailClient(o)
+	c := &smtpConn{opts: o}
+	var extra []gomail.Option
+	if o.SMTPTLS != TLSImplicit {
+		// With a dial function of its own go-mail would skip implicit TLS,
+		// so that mode keeps go-mail's dialer.
+		extra = append(extra, gomail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			c.raw = nc
+			return nc, err
+		}))
+	}
+	client, err := newMailClient(o, extra...)
 	if err != nil {
 		return nil, err
 	}
-	return &smtpConn{opts: o, client: c}, nil
+	c.client = client
+	return c, nil
+}
+
+// connected reports whether the connection is open.
+func (c *smtpConn) connected() bool { return c.sc != nil }
+
+// connect dials, greets, starts TLS and logs in unless the connection is
+// open. Any failure is a *dialError: nothing was handed over.
+func (c *smtpConn) connect(ctx context.Context) error {
+	if c.sc != nil {
+		return nil
+	}
+	c.raw = nil
+	sc, err := c.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		if c.raw != nil {
+			_ = c.raw.Close()
+			c.raw = nil
+		}
+		return &dialError{addr: c.opts.SMTPAddr, err: err, fatal: !isNetworkError(err)}
+	}
+	c.raw = nil
+	c.sc, c.used = sc, false
+	if c.live != nil {
+		c.live.Add(1)
+	}
+	return nil
 }
 
 // send transmits one finished message (already signed, if DKIM is on) to a
@@ -87,12 +136,8 @@ func newSMTPConn(o *Options) (*smtpConn, error) {
 // commit while at most one accepted-but-unrecorded message per connection
 // can exist.
 func (c *smtpConn) send(ctx context.Context, from, to string, msg []byte, beforeEnd func()) (string, error) {
-	if c.sc == nil {
-		sc, err := c.client.DialToSMTPClientWithContext(ctx)
-		if err != nil {
-			return "", &dialError{addr: c.opts.SMTPAddr, err: err, fatal: !isNetworkError(err)}
-		}
-		c.sc = sc
+	if err := c.connect(ctx); err != nil {
+		return "", err
 	}
 	sc := c.sc
 	if err := sc.UpdateDeadline(c.opts.SMTPTimeout); err != nil {
@@ -100,10 +145,15 @@ func (c *smtpConn) send(ctx context.Context, from, to string, msg []byte, before
 		return "", err
 	}
 	if err := sc.Mail("<" + from + ">"); err != nil {
+		stale := c.used && isConnectionGone(err)
 		c.afterError(err)
+		if stale {
+			return "", &staleConnError{err: err}
+		}
 		// A refused sender says nothing about the recipient's mailbox.
 		return "", &senderRefusedError{err: err}
 	}
+	c.used = true
 	if err := sc.Rcpt("<" + to + ">"); err != nil {
 		c.afterError(err)
 		return "", err
@@ -148,7 +198,7 @@ func (c *smtpConn) afterError(err error) {
 func (c *smtpConn) drop() {
 	if c.sc != nil {
 		_ = c.sc.Close()
-		c.sc = nil
+		c.gone()
 	}
 }
 
@@ -157,7 +207,14 @@ func (c *smtpConn) close() {
 	if c.sc != nil {
 		_ = c.sc.Quit()
 		_ = c.sc.Close()
-		c.sc = nil
+		c.gone()
+	}
+}
+
+func (c *smtpConn) gone() {
+	c.sc, c.used = nil, false
+	if c.live != nil {
+		c.live.Add(-1)
 	}
 }
 
@@ -191,6 +248,25 @@ func isNetworkError(err error) bool {
 	}
 	return false
 }
+
+// isConnectionGone reports a failure that says the connection is dead
+// rather than anything about a message: an error on the wire, or 421
+// ("closing transmission channel").
+func isConnectionGone(err error) bool {
+	var tpe *textproto.Error
+	if errors.As(err, &tpe) {
+		return tpe.Code == 421
+	}
+	return isNetworkError(err)
+}
+
+// staleConnError is a kept-open connection that turned out dead at MAIL
+// FROM (the server timed it out or restarted): nothing was handed over, so
+// the message is sent again over a new connection without counting.
+type staleConnError struct{ err error }
+
+func (e *staleConnError) Error() string { return e.err.Error() }
+func (e *staleConnError) Unwrap() error { return e.err }
 
 // senderRefusedError is a reply to MAIL FROM: never a bounce of the recipient.
 type senderRefusedError struct{ err error }

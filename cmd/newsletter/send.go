@@ -76,7 +76,8 @@ func newMailer(env *Env, app *App) (*mailer.Mailer, error) {
 // sendCommand is `newsletter send`: the scheduler's job at once, with
 // progress and a summary. It returns nil when every campaign it ran came to
 // its end, and an error when something is left (retries for serve, an
-// interrupt, an SMTP server that cannot be used).
+// interrupt, an SMTP server that cannot be used or was unreachable for all
+// of --wait).
 func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	app, err := openApp(ctx, env)
 	if err != nil {
@@ -130,6 +131,17 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
 			return errors.New("interrupted: what was accepted is recorded; run send again (or let serve) to send the rest")
+		}
+		var ue *mailer.UnreachableError
+		if errors.As(runErr, &ue) && !strings.Contains(runErr.Error(), "\n") {
+			var left []string
+			for _, r := range results {
+				if !r.Finished() {
+					left = append(left, fmt.Sprintf("%d deliveries of column %03d", r.Counts.Pending, r.Campaign.Number))
+				}
+			}
+			return fmt.Errorf("%v; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
+				ue, strings.Join(left, ", "))
 		}
 		return runErr
 	}

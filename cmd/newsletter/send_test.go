@@ -105,3 +105,64 @@ func TestSendColumnNotDueOrMissing(t *testing.T) {
 		t.Fatal("mail sent")
 	}
 }
+
+func TestSendServerUnreachable(t *testing.T) {
+	f := newSendFixture(t, 40)
+	f.srv.Stop()
+	env := f.env()
+	env["NEWSLETTER_WAIT"] = "300ms"
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "send"}, func(k string) string { return env[k] },
+		strings.NewReader(""), &out, &errb)
+	stderr := errb.String()
+	if code != 1 || !strings.Contains(stderr, "newsletter: SMTP server "+f.srv.Addr+" unreachable since") ||
+		!strings.Contains(stderr, "40 deliveries of column 031 wait, charged no attempt") || !strings.Contains(stderr, "serve") {
+		t.Fatalf("code %d\n%s%s", code, out.String(), stderr)
+	}
+	if strings.Count(stderr, "newsletter: ") != 1 {
+		t.Errorf("want one error line:\n%s", stderr)
+	}
+	// One warning about the outage, not one per delivery.
+	if n := strings.Count(stderr, "level=WARN"); n < 1 || n > 4 {
+		t.Errorf("%d warnings:\n%s", n, stderr)
+	}
+	if !strings.Contains(out.String(), "pending             40 (0 waiting for retry)") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+
+	// Back up: the next send delivers everything, once.
+	if err := f.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := f.run(t, "send")
+	if code != 0 || !strings.Contains(stdout, "sent                40") {
+		t.Fatalf("code %d\n%s%s", code, stdout, stderr)
+	}
+	for rcpt, msgs := range f.srv.ByRecipient() {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d", rcpt, len(msgs))
+		}
+	}
+}
+
+func TestSendRefusedLoginFailsFast(t *testing.T) {
+	f := newSendFixture(t, 3)
+	f.srv.RefuseAuth = true
+	env := f.env()
+	env["NEWSLETTER_SMTP_USER"] = "kolumne"
+	env["NEWSLETTER_SMTP_PASSWORD"] = "s3cret-pass"
+	env["NEWSLETTER_WAIT"] = "1h" // must not be waited for
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "send"}, func(k string) string { return env[k] },
+		strings.NewReader(""), &out, &errb)
+	stderr := errb.String()
+	if code != 1 || !strings.Contains(stderr, "newsletter: connect to SMTP server "+f.srv.Addr) || !strings.Contains(stderr, "535") {
+		t.Fatalf("code %d\n%s%s", code, out.String(), stderr)
+	}
+	if strings.Count(stderr, "newsletter: ") != 1 || strings.Contains(stderr+out.String(), "s3cret-pass") {
+		t.Errorf("want one error line without the password:\n%s", stderr)
+	}
+	if f.srv.Count() != 0 || !strings.Contains(out.String(), "pending             3 (0 waiting for retry)") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -36,10 +37,18 @@ type Server struct {
 	// Drop, if set, is asked at DATA: true makes the server read part of
 	// the message and close the connection without a reply.
 	Drop func(rcpt string, attempt int) bool
-	// Discard keeps no message data (benchmarks); Count still counts.
+	// Discard keeps no message data and, unless Rcpt or Drop is set, no
+	// per-address attempt counts (benchmarks); Count still counts.
 	Discard bool
+	// MaxConns, if positive, refuses sessions beyond that many at once with
+	// 421 at EHLO, as servers with a per-client connection limit do.
+	MaxConns int
+	// RefuseAuth makes the server offer AUTH CRAM-MD5 and refuse every
+	// login with 535 (a wrong password).
+	RefuseAuth bool
 
-	delay atomic.Int64 // per message, nanoseconds
+	delay  atomic.Int64 // per message, nanoseconds
+	active atomic.Int32 // open sessions
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -73,6 +82,10 @@ func (s *Server) Start() error {
 	}
 	s.Addr = l.Addr().String()
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		if n := s.active.Add(1); s.MaxConns > 0 && int(n) > s.MaxConns {
+			s.active.Add(-1)
+			return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many connections"}
+		}
 		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "smtptest.local"
@@ -132,8 +145,32 @@ type session struct {
 	n    []int // attempt number per recipient
 }
 
-func (ss *session) Reset()        { ss.from, ss.to, ss.n = "", nil, nil }
-func (ss *session) Logout() error { return nil }
+func (ss *session) Reset() { ss.from, ss.to, ss.n = "", nil, nil }
+
+// AuthMechanisms offers CRAM-MD5 only when logins are to be refused: it is
+// what go-mail picks on a connection without TLS.
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.RefuseAuth {
+		return []string{"CRAM-MD5"}
+	}
+	return nil
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) { return refuseLogin{}, nil }
+
+// refuseLogin sends a CRAM-MD5 challenge and refuses whatever comes back.
+type refuseLogin struct{}
+
+func (refuseLogin) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return []byte("<1.1@smtptest.local>"), false, nil
+	}
+	return nil, true, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication credentials invalid"}
+}
+func (ss *session) Logout() error {
+	ss.s.active.Add(-1)
+	return nil
+}
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	ss.from = from
@@ -143,10 +180,16 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	to = strings.ToLower(to)
 	s := ss.s
-	s.mu.Lock()
-	s.attempts[to]++
-	n := s.attempts[to]
-	s.mu.Unlock()
+	n := 1
+	// Attempts are counted per address only for the hooks that ask:
+	// a benchmark's million-entry map would count against the sender's
+	// memory, in the same process.
+	if !s.Discard || s.Rcpt != nil || s.Drop != nil {
+		s.mu.Lock()
+		s.attempts[to]++
+		n = s.attempts[to]
+		s.mu.Unlock()
+	}
 	if s.Rcpt != nil {
 		if err := s.Rcpt(to, n); err != nil {
 			return err
