@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"newsletter/mailer"
 	"newsletter/subscribers"
 )
 
@@ -239,6 +240,16 @@ type eventOut struct {
 	Detail      string `json:"detail,omitempty"`
 }
 
+type deliveryOut struct {
+	Column    int    `json:"column"`
+	Subject   string `json:"subject"`
+	State     string `json:"state"`
+	Attempts  int    `json:"attempts"`
+	LastReply string `json:"last_reply,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	SentAt    string `json:"sent_at,omitempty"`
+}
+
 type outboxOut struct {
 	Kind      string `json:"kind"`
 	State     string `json:"state"`
@@ -259,6 +270,10 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email,
 		return err
 	}
 	outbox, err := st.OutboxMails(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	deliveries, err := mailer.SubscriberDeliveries(ctx, st.DB(), s.ID)
 	if err != nil {
 		return err
 	}
@@ -303,13 +318,32 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email,
 				fmt.Fprintf(w, "      Last reply:   %s\n", m.LastReply)
 			}
 		}
+		fmt.Fprintf(w, "\nColumns (%d delivery record(s), newest first):\n", len(deliveries))
+		for _, d := range deliveries {
+			fmt.Fprintf(w, "  %03d  %s: %s after %d attempt(s)", d.Column, d.Subject, d.State, d.Attempts)
+			if !d.SentAt.IsZero() {
+				fmt.Fprintf(w, ", accepted %s", stamp(d.SentAt))
+			}
+			fmt.Fprintln(w)
+			if d.MessageID != "" {
+				fmt.Fprintf(w, "      Message-ID:   %s\n", d.MessageID)
+			}
+			if d.LastReply != "" {
+				fmt.Fprintf(w, "      Last reply:   %s\n", d.LastReply)
+			}
+		}
 		return nil
 	case "json":
 		out := struct {
 			Subscriber   subscriberOut `json:"subscriber"`
 			Events       []eventOut    `json:"events"`
 			ServiceMails []outboxOut   `json:"service_mails"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}}
+			Deliveries   []deliveryOut `json:"deliveries"`
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+		for _, d := range deliveries {
+			out.Deliveries = append(out.Deliveries, deliveryOut{Column: d.Column, Subject: d.Subject, State: d.State,
+				Attempts: d.Attempts, LastReply: d.LastReply, MessageID: d.MessageID, SentAt: stamp(d.SentAt)})
+		}
 		for _, e := range events {
 			out.Events = append(out.Events, eventOut{Kind: e.Kind, At: stamp(e.At), IP: e.IP, UserAgent: e.UserAgent, ConsentText: e.ConsentText, Detail: e.Detail})
 		}
