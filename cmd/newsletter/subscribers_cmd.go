@@ -180,8 +180,15 @@ func listSubscribers(ctx context.Context, env *Env, st *subscribers.Store, statu
 		n := 0
 		err := st.List(ctx, filter, func(s *subscribers.Subscriber) error {
 			n++
-			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Email, s.Name, s.Status, day(s.CreatedAt), day(s.ConfirmedAt))
-			return err
+			if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Email, s.Name, s.Status, day(s.CreatedAt), day(s.ConfirmedAt)); err != nil {
+				return err
+			}
+			// tabwriter holds rows until Flush: flush in blocks so a long
+			// list never sits in memory (column widths may shift per block).
+			if n%1000 == 0 {
+				return tw.Flush()
+			}
+			return nil
 		})
 		if err != nil {
 			return err
