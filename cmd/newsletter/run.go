@@ -200,7 +200,9 @@ func userMessage(err error) string {
 	if errors.As(err, &pe) {
 		return fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err)
 	}
-	return err.Error()
+	// The contract is one line: joined errors become one, separated by "; ".
+	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	return strings.Join(lines, "; ")
 }
 
 // isLocalURL reports whether u points at this machine (a test or make run).

@@ -72,6 +72,7 @@ func TestSubscribersCLI(t *testing.T) {
 		{args: []string{"subscribers", "add", "x@localhost"}, code: 1, err: `"x@localhost" is not a valid address: it has a domain "localhost" without a dot`, oneErrLine: true},
 		{args: []string{"send", "--to", "a@example.org", "--dry-run"}, code: 2, err: "exclude each other"},
 		{args: []string{"preview", "--templates", "/does/not/exist"}, code: 1, err: "--templates: /does/not/exist is not a folder"},
+		{args: []string{"preview", "7", "--columns", "/does/not/exist"}, code: 1, err: "/does/not/exist", oneErrLine: true},
 		{args: []string{"subscribers", "import", "-", "--confirmed"}, stdin: "email\n", code: 2, err: "consent-note"},
 		{args: []string{"subscribers", "import", "/does/not/exist.csv"}, code: 1, err: "no such file"},
 		{args: []string{"subscribers", "frobnicate"}, code: 2, err: "unknown subcommand"},
