@@ -75,6 +75,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
+	// Deleted rows are overwritten with zeros, so an erased subscriber
+	// (GDPR Art. 17) does not linger in free pages of the file.
+	q.Set("_secure_delete", "on")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	sqlDB, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -93,6 +96,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// Checkpoint copies the write-ahead log into the database file and empties
+// the log, so deleted data leaves the WAL too. It is best effort: with
+// readers active, part of the log may stay until the next checkpoint.
+func (d *DB) Checkpoint(ctx context.Context) error {
+	if _, err := d.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"newsletter/db"
@@ -67,14 +68,31 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 
 // StartCampaign creates the column's campaign and snapshots the active
 // subscribers into one pending delivery each, all in one transaction: the
-// campaign exists exactly with its full recipient list. A column that
-// already has a campaign gets ErrCampaignExists.
+// campaign exists exactly with its full recipient list. The same
+// transaction keeps the column file's bytes (read again here and parsed, so
+// the stored source is exactly what the campaign sends): every run of the
+// campaign renders them, and an edit or a deletion of the file afterwards
+// changes nothing for it. A column that already has a campaign gets
+// ErrCampaignExists.
 func StartCampaign(ctx context.Context, d *db.DB, col *templates.Column) (*Campaign, error) {
+	src, err := os.ReadFile(col.File)
+	if err != nil {
+		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
+	}
+	// The file may have changed since col was parsed from it: what is
+	// stored must be what is sent, so title and subject come from src.
+	frozen, err := templates.ParseColumn(col.File, src, time.UTC)
+	if err != nil {
+		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
+	}
+	if frozen.Number != col.Number {
+		return nil, fmt.Errorf("start campaign for column %03d: %s now holds column %03d", col.Number, col.File, frozen.Number)
+	}
 	var id int64
-	err := d.InTx(ctx, func(tx *db.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, started_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
-			col.Number, col.TitleLine, col.Subject, col.File, tx.NowText())
+	err = d.InTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
+			col.Number, frozen.TitleLine, frozen.Subject, col.File, src, tx.NowText())
 		if err != nil {
 			return fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 		}
@@ -103,6 +121,16 @@ func StartCampaign(ctx context.Context, d *db.DB, col *templates.Column) (*Campa
 		return nil, err
 	}
 	return FindCampaignByID(ctx, d, id)
+}
+
+// campaignSource returns the column file's bytes kept when the campaign
+// started; ok is false for a campaign from before they were kept.
+func campaignSource(ctx context.Context, d *db.DB, campaignID int64) (src []byte, ok bool, err error) {
+	err = d.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
+	if err != nil {
+		return nil, false, fmt.Errorf("read campaign source: %w", err)
+	}
+	return src, src != nil, nil
 }
 
 // FindCampaign returns the campaign of column number, or ErrNoCampaign.

@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,14 +42,23 @@ func newDKIMSigner(o *DKIMOptions) (*dkimSigner, error) {
 	if o == nil {
 		return nil, nil
 	}
-	if o.Domain == "" || o.Selector == "" {
-		return nil, errors.New("DKIM needs --dkim-domain and --dkim-selector")
+	// Name exactly what is missing: the domain usually comes from --from,
+	// so "needs --dkim-domain" would send the admin after the wrong flag.
+	var missing []string
+	if o.Domain == "" {
+		missing = append(missing, "--dkim-domain (or a --from address with a domain)")
+	}
+	if o.Selector == "" {
+		missing = append(missing, "--dkim-selector")
+	}
+	if o.Key == nil && o.KeyFile == "" {
+		missing = append(missing, "--dkim-key FILE")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("DKIM signing needs %s", strings.Join(missing, " and "))
 	}
 	key := o.Key
 	if key == nil {
-		if o.KeyFile == "" {
-			return nil, errors.New("DKIM needs --dkim-key FILE")
-		}
 		var err error
 		if key, err = loadDKIMKey(o.KeyFile); err != nil {
 			return nil, err

@@ -39,18 +39,25 @@ const maxConnBackoff = time.Minute
 // is no attempt at any delivery: it opens an outage, logged once, during
 // which connection rounds are spaced by a backoff that starts small and
 // doubles up to a minute. The first connection that succeeds ends it.
+//
+// A server that answers but cannot be used as configured (ErrSMTPConfig)
+// gets the same backoff, so serve does not dial it every few seconds; the
+// link does not log it (send prints it as its one error line), serve's
+// loops report it once through reportConfig.
 type link struct {
 	log  *slog.Logger
 	addr string
 	base time.Duration
 
-	mu      sync.Mutex
-	now     func() time.Time
-	down    bool
-	since   time.Time
-	rounds  int       // failed connection rounds in this outage
-	retryAt time.Time // next round
-	lastErr error
+	mu       sync.Mutex
+	now      func() time.Time
+	down     bool
+	since    time.Time
+	rounds   int       // failed connection rounds in this outage
+	retryAt  time.Time // next round
+	lastErr  error
+	fatal    error  // the last failure, when it was a configuration error
+	reported string // the configuration error last reported
 }
 
 func newLink(o *Options, now func() time.Time) *link {
@@ -61,24 +68,44 @@ func newLink(o *Options, now func() time.Time) *link {
 // in the same round (before retryAt) do not lengthen the backoff; the
 // first failure of an outage is the one warning about it.
 func (l *link) failed(err error) {
+	fatal := errors.Is(err, ErrSMTPConfig)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fatal = nil
+	if fatal {
+		l.fatal = err
+	}
 	var de *dialError
 	if errors.As(err, &de) {
 		err = de.err // the address is said anyway
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now()
 	l.lastErr = err
 	if !l.down {
 		l.down, l.since, l.rounds = true, now, 0
-		l.log.Warn("cannot connect to the SMTP server; deliveries wait (no attempt is counted) and the connection is retried with backoff",
-			"addr", l.addr, "err", err.Error())
+		if !fatal {
+			l.log.Warn("cannot connect to the SMTP server; deliveries wait (no attempt is counted) and the connection is retried with backoff",
+				"addr", l.addr, "err", err.Error())
+		}
 	} else if now.Before(l.retryAt) {
 		return
 	}
 	l.rounds++
 	l.retryAt = now.Add(jitter(l.base, l.rounds, maxConnBackoff))
 	l.log.Debug("SMTP connection failed", "addr", l.addr, "round", l.rounds, "next", l.retryAt, "err", err.Error())
+}
+
+// reportConfig reports whether err, a configuration error, is news: not
+// the one reported last since the server was last usable. serve logs it
+// only then.
+func (l *link) reportConfig(err error) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err.Error() == l.reported {
+		return false
+	}
+	l.reported = err.Error()
+	return true
 }
 
 // ok records a connection that was opened; it ends an outage.
@@ -88,9 +115,13 @@ func (l *link) ok() {
 	if !l.down {
 		return
 	}
-	l.log.Info("SMTP server reachable again", "addr", l.addr,
+	msg := "SMTP server reachable again"
+	if l.fatal != nil {
+		msg = "SMTP server usable again"
+	}
+	l.log.Info(msg, "addr", l.addr,
 		"down_for", l.now().Sub(l.since).Round(time.Second), "failed_rounds", l.rounds)
-	l.down, l.rounds, l.retryAt, l.lastErr = false, 0, time.Time{}, nil
+	l.down, l.rounds, l.retryAt, l.lastErr, l.fatal, l.reported = false, 0, time.Time{}, nil, nil, ""
 }
 
 // wait is how long until the next connection round; 0 when the server is
@@ -104,10 +135,14 @@ func (l *link) wait() time.Duration {
 	return max(l.retryAt.Sub(l.now()), 0)
 }
 
-// unreachable is the error a run stops with during an outage.
+// unreachable is the error a run stops with during an outage: the
+// configuration error itself when that is what the last round met.
 func (l *link) unreachable() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fatal != nil {
+		return l.fatal
+	}
 	return &UnreachableError{Addr: l.addr, Since: l.since, Err: l.lastErr}
 }
 

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -104,13 +105,26 @@ func (m *Mailer) unsubscribeURL(subscriberID int64) string {
 	return strings.TrimRight(m.opts.BaseURL, "/") + "/unsubscribe?token=" + m.store.UnsubscribeToken(subscriberID)
 }
 
-// ErrColumnFileGone is returned when an unfinished campaign's column file
-// can no longer be found or parsed, so it cannot be rendered again.
+// ErrColumnFileGone is returned when a campaign from before sources were
+// kept has lost its column file, so it cannot be rendered again.
 var ErrColumnFileGone = errors.New("column file is gone")
 
-// loadColumn finds the campaign's column again: by number in the columns
-// folder, else at the path recorded when it started.
-func (m *Mailer) loadColumn(c *Campaign) (*templates.Column, error) {
+// loadColumn returns the campaign's column as it was when the campaign
+// started: parsed from the source kept with the campaign. Only a campaign
+// started before sources were kept reads its file again: by number in the
+// columns folder, else at the path recorded when it started.
+func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*templates.Column, error) {
+	src, ok, err := campaignSource(ctx, m.db, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		col, err := templates.ParseColumn(c.File, src, m.opts.Location)
+		if err != nil {
+			return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
+		}
+		return col, nil
+	}
 	if m.opts.ColumnsDir != "" {
 		cols, _, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
 		if err == nil {

@@ -165,17 +165,41 @@ func listIDHeader(name, domain string) string {
 	return phrase(name) + " " + id
 }
 
-// phrase makes a display name safe for a structured header: RFC 2047
-// encoded when not ASCII, quoted when it holds specials.
+// phrase makes a display name a valid RFC 5322 phrase: as it is when it is
+// plain words, a quoted-string when it holds specials such as `"`, `<` or
+// `>`, and RFC 2047 encoded-words when it is not ASCII. Those are
+// Q-encoded (readable in the raw header) only when every ASCII character
+// is one RFC 2047 allows in a phrase's encoded-word as it is; otherwise
+// base64 ("B"), since Go's Q encoder leaves `"`, `<`, `,` and the like
+// unencoded. Control characters are dropped.
 func phrase(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	ascii, qSafe := true, true
 	for _, r := range s {
-		if r > unicode.MaxASCII {
-			return mime.QEncoding.Encode("utf-8", s)
+		switch {
+		case r > unicode.MaxASCII:
+			ascii = false
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" !*+-/", r):
+		default:
+			qSafe = false
 		}
 	}
-	if strings.ContainsAny(s, `()<>[]:;@\,."`) {
-		return strconv.Quote(s)
+	switch {
+	case !ascii && qSafe:
+		return mime.QEncoding.Encode("utf-8", s)
+	case !ascii:
+		return mime.BEncoding.Encode("utf-8", s)
+	case strings.ContainsAny(s, `()<>[]:;@\,."`):
+		var b strings.Builder
+		b.WriteByte('"')
+		for _, r := range s {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+		return b.String()
 	}
 	return s
 }

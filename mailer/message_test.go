@@ -11,11 +11,13 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/emersion/go-msgauth/dkim"
 
@@ -176,6 +178,55 @@ func TestListIDAndPhrase(t *testing.T) {
 	}
 	if got := listDomain("https://News.Example.org/", "example.org"); got != "news.example.org" {
 		t.Errorf("listDomain = %q", got)
+	}
+}
+
+// TestListIDWithOddNames checks that any --list-name gives a List-Id whose
+// phrase a mail parser reads back as the name: quoted when it holds
+// specials, RFC 2047 encoded when it is not ASCII.
+func TestListIDWithOddNames(t *testing.T) {
+	for _, name := range []string{
+		`Der "Kniepunkt"`,
+		`Kniepunkt <weekly>`,
+		`a\b, c; d: (e) [f] @g.`,
+		`Kniepunkt – die Kolumne`,
+		`Grüße "an" <alle>, auch dich`,
+		`Ärger = Freude?_`,
+		"Tab\tund\x01Steuerzeichen",
+		strings.Repeat("Sehr lange Liste mit Ümlauten ", 5),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := goldenComposer(t, nil)
+			c.listID = listIDHeader(name, "news.example.org")
+			var buf bytes.Buffer
+			if err := c.compose(goldenEnvelope(c), &buf); err != nil {
+				t.Fatal(err)
+			}
+			msg := parse(t, buf.Bytes())
+			got := msg.Header.Get("List-Id")
+			open := strings.LastIndex(got, " <")
+			if open < 0 || !strings.HasSuffix(got, ".news.example.org>") {
+				t.Fatalf("List-Id = %q", got)
+			}
+			id := got[open+2 : len(got)-1]
+			if strings.ContainsAny(id, "<>\" ()") || strings.Contains(got[:open], "<") && !strings.Contains(got[:open], `"`) {
+				t.Fatalf("List-Id = %q", got)
+			}
+			// The phrase, parsed as a display name, is the name again.
+			addr, err := mail.ParseAddress(got[:open] + " <x@example.org>")
+			if err != nil {
+				t.Fatalf("List-Id %q: phrase does not parse: %v", got, err)
+			}
+			want := strings.Join(strings.FieldsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+			if addr.Name != want {
+				t.Errorf("List-Id %q reads back as %q, want %q", got, addr.Name, want)
+			}
+			for _, r := range got {
+				if r > unicode.MaxASCII {
+					t.Fatalf("List-Id %q is not ASCII", got)
+				}
+			}
+		})
 	}
 }
 

@@ -1,13 +1,9 @@
 package mailer
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"newsletter/db"
 )
 
 // metrics are the Prometheus instruments; all nil (no-ops) until
@@ -34,9 +30,8 @@ func (mt *metrics) observe(kind string, v verdict) {
 
 // RegisterMetrics registers the mailer's metrics on reg:
 // newsletter_mail_attempts_total{kind, result} (result sent, retry, failed,
-// bounced) and the gauge newsletter_outbox_depth (outbox mails not yet sent
-// or given up, read from the database at scrape time). Call it once, before
-// sending starts.
+// bounced). How many mails wait in the outbox is the web side's
+// newsletter_outbox_pending{kind}. Call it once, before sending starts.
 func (m *Mailer) RegisterMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
@@ -50,22 +45,8 @@ func (m *Mailer) RegisterMetrics(reg prometheus.Registerer) error {
 			attempts.WithLabelValues(k, r)
 		}
 	}
-	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "newsletter_outbox_depth",
-		Help: "Confirmation mails waiting in the outbox.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := db.OutboxDepth(ctx, m.db)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
-	for _, c := range []prometheus.Collector{attempts, depth} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("register mailer metrics: %w", err)
-		}
+	if err := reg.Register(attempts); err != nil {
+		return fmt.Errorf("register mailer metrics: %w", err)
 	}
 	m.metrics = &metrics{attempts: attempts}
 	return nil

@@ -5,6 +5,7 @@
 package mailer
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Boundary fixes the MIME boundary (tests and golden files only).
 	Boundary string
+
+	// dial, if set, opens the TCP connection instead of a net.Dialer:
+	// tests reach a loopback server under a name that is not loopback.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // sender is the parsed From.

@@ -48,7 +48,11 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 		if m.link.wait() == 0 {
 			n, err = m.outboxPass(ctx, oc, &conn)
 		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrSMTPUnreachable) {
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, ErrSMTPUnreachable):
+		case errors.Is(err, ErrSMTPConfig):
+			m.reportConfig(err)
+		default:
 			m.log.Error("outbox", "err", err)
 		}
 		if n == 0 && conn != nil {
@@ -131,8 +135,13 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **s
 		switch {
 		case err == nil:
 			m.link.ok()
-		case errors.As(err, &de) && !de.fatal && ctx.Err() == nil:
+		case errors.As(err, &de) && ctx.Err() == nil:
+			// An outage or a configuration error: either way the
+			// link's backoff spaces the next try.
 			m.link.failed(err)
+			if de.fatal {
+				return err
+			}
 			return m.link.unreachable()
 		default:
 			return err

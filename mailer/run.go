@@ -65,10 +65,13 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 
 // RunDue is the scheduler's job: resume unfinished campaigns, then start
 // and send every new due column, oldest first. It goes on past a failing
-// campaign (a column file gone, say) and reports all errors together, each
-// distinct one once. Once the SMTP server proved unreachable, the campaigns
-// after it are still started but make one pass only (ending at once while
-// the server is down), so ro.Wait is not spent again for each.
+// campaign (a column file gone, say) and returns one error for all, each
+// distinct one counted once (see joinErrors). Once the SMTP server proved
+// unreachable, the campaigns after it are still started but make one pass
+// only (ending at once while the server is down), so ro.Wait is not spent
+// again for each. A server that cannot be used as configured
+// (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
+// and a new one is better started once mail can go out.
 func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
@@ -102,13 +105,16 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 				return results, err
 			}
 			addErr(err)
+			if errors.Is(err, ErrSMTPConfig) {
+				return results, m.joinErrors(errs)
+			}
 		}
 	}
 	if len(p.New) == 0 {
 		if len(p.Resume) == 0 {
 			m.log.Info("nothing to send", "why", p.Why)
 		}
-		return results, errors.Join(errs...)
+		return results, m.joinErrors(errs)
 	}
 	for _, col := range p.New {
 		if ctx.Err() != nil {
@@ -133,10 +139,38 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 				return results, err
 			}
 			addErr(err)
+			if errors.Is(err, ErrSMTPConfig) {
+				break
+			}
 		}
 	}
-	return results, errors.Join(errs...)
+	return results, m.joinErrors(errs)
 }
+
+// joinErrors makes one error of a run's errors, for the CLI's one line on
+// stderr: the first one's text and how many more there were (each of
+// those is logged). errors.Is and errors.As see all of them.
+func (m *Mailer) joinErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	for _, err := range errs[1:] {
+		m.log.Error("campaign run failed", "err", err.Error())
+	}
+	return &runErrors{errs: errs}
+}
+
+// runErrors are several errors of one run, shown as one line.
+type runErrors struct{ errs []error }
+
+func (e *runErrors) Error() string {
+	return fmt.Sprintf("%s (and %d more, logged above)", oneLine(e.errs[0].Error()), len(e.errs)-1)
+}
+
+func (e *runErrors) Unwrap() []error { return e.errs }
 
 // StartColumn returns the campaign for column number, starting it when it
 // has none: what `send --column N` runs. A finished campaign gets

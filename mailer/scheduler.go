@@ -80,7 +80,11 @@ func (s *Scheduler) job() {
 		return
 	}
 	results, err := s.m.RunDue(s.ctx, RunOptions{})
-	if err != nil && s.ctx.Err() == nil {
+	switch {
+	case err == nil || s.ctx.Err() != nil:
+	case errors.Is(err, ErrSMTPConfig):
+		s.m.reportConfig(err)
+	default:
 		s.m.log.Error("scheduled run", "err", err)
 	}
 	for _, r := range results {
@@ -136,6 +140,11 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 		if errors.Is(err, ErrSMTPUnreachable) {
 			return // logged once by the link; the other campaigns would fail alike
 		}
+		if errors.Is(err, ErrSMTPConfig) {
+			// Reported once; the link's backoff spaces the next pass.
+			m.reportConfig(err)
+			return
+		}
 		msg := ""
 		if err != nil {
 			msg = err.Error()
@@ -146,6 +155,16 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 			}
 			lastErr[c.ID] = msg
 		}
+	}
+}
+
+// reportConfig logs a configuration error of the SMTP server once (again
+// only when it changes, or after the server was usable in between):
+// serve's loops meet it on every try.
+func (m *Mailer) reportConfig(err error) {
+	if m.link.reportConfig(err) {
+		m.log.Error("the SMTP server cannot be used as configured; deliveries and confirmation mails wait, nothing is charged, and the connection is retried with backoff",
+			"addr", m.opts.SMTPAddr, "err", err.Error())
 	}
 }
 

@@ -53,7 +53,7 @@ func (r *RunResult) Finished() bool { return r.Counts.Pending == 0 }
 // against no delivery: the claims are held (or given back) uncharged.
 func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
 	started := time.Now()
-	col, err := m.loadColumn(c)
+	col, err := m.loadColumn(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +199,8 @@ dispatch:
 		res.NextRetry = next
 	}
 	level := slog.LevelInfo
-	if res.Attempted == 0 && errors.Is(fatalErr, ErrSMTPUnreachable) {
-		level = slog.LevelDebug // the outage is logged once, not every pass
+	if res.Attempted == 0 && (errors.Is(fatalErr, ErrSMTPUnreachable) || errors.Is(fatalErr, ErrSMTPConfig)) {
+		level = slog.LevelDebug // the problem is reported once, not every pass
 	}
 	log.Log(bg, level, "campaign run ended", "sent_now", res.Sent, "attempted_now", res.Attempted,
 		"sent", res.Counts.Sent, "failed", res.Counts.Failed, "skipped", res.Counts.Skipped,
@@ -333,11 +333,10 @@ func (m *Mailer) connect(ctx context.Context, pool *connPool, conn *smtpConn) er
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var de *dialError
-		if errors.As(err, &de) && de.fatal {
+		m.link.failed(err)
+		if errors.Is(err, ErrSMTPConfig) {
 			return err
 		}
-		m.link.failed(err)
 	}
 	return nil
 }

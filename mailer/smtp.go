@@ -48,10 +48,8 @@ func newMailClient(o *Options, extra ...gomail.Option) (*gomail.Client, error) {
 	if o.TLSConfig != nil {
 		opts = append(opts, gomail.WithTLSConfig(o.TLSConfig))
 	}
-	if o.SMTPUser != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(o.SMTPUser), gomail.WithPassword(o.SMTPPassword))
-	}
+	// No SMTP AUTH here: smtpConn.connect logs in itself (see login), once
+	// TLS is settled and the server's offer is known.
 	opts = append(opts, extra...)
 	c, err := gomail.NewClient(host, opts...)
 	if err != nil {
@@ -84,8 +82,11 @@ func newSMTPConn(o *Options) (*smtpConn, error) {
 		// With a dial function of its own go-mail would skip implicit TLS,
 		// so that mode keeps go-mail's dialer.
 		extra = append(extra, gomail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			nc, err := d.DialContext(ctx, network, addr)
+			dial := (&net.Dialer{}).DialContext
+			if o.dial != nil {
+				dial = o.dial
+			}
+			nc, err := dial(ctx, network, addr)
 			c.raw = nc
 			return nc, err
 		}))
@@ -115,6 +116,13 @@ func (c *smtpConn) connect(ctx context.Context) error {
 			c.raw = nil
 		}
 		return &dialError{addr: c.opts.SMTPAddr, err: err, fatal: !isNetworkError(err)}
+	}
+	if c.opts.SMTPUser != "" {
+		if err := login(sc, c.opts); err != nil {
+			_ = sc.Close()
+			c.raw = nil
+			return &dialError{addr: c.opts.SMTPAddr, err: err, fatal: !isNetworkError(err)}
+		}
 	}
 	c.raw = nil
 	c.sc, c.used = sc, false
@@ -229,9 +237,16 @@ type dialError struct {
 }
 
 func (e *dialError) Error() string {
+	var ae *authError
+	if errors.As(e.err, &ae) {
+		return ae.Error() // a whole sentence that names the server
+	}
 	return fmt.Sprintf("connect to SMTP server %s: %v", e.addr, e.err)
 }
 func (e *dialError) Unwrap() error { return e.err }
+
+// Is makes errors.Is(err, ErrSMTPConfig) hold for a fatal dialError.
+func (e *dialError) Is(target error) bool { return e.fatal && target == ErrSMTPConfig }
 
 // isNetworkError reports failures of the network or of a server that is
 // down or overloaded: worth retrying.

@@ -310,7 +310,7 @@ func (s *Store) Forget(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *db.Tx) error {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE email_key = ?`, key).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -335,6 +335,12 @@ func (s *Store) Forget(ctx context.Context, email string) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// secure_delete zeroed the rows in the file; the old pages may still
+	// sit in the write-ahead log until it is checkpointed.
+	return s.db.Checkpoint(ctx)
 }
 
 // Unsuppress lifts the suppression of an address: used when the person

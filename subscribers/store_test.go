@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -131,6 +132,32 @@ func TestForgetErasesAndSuppresses(t *testing.T) {
 	}
 	if err := st.Forget(ctx, "weg@example.org"); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Fatalf("second forget: %v", err)
+	}
+}
+
+// Erasure must reach the bytes on disk, not only the rows we can query.
+func TestForgetLeavesNoTraceInTheFile(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		st.Add(ctx, subscribers.AddParams{Email: fmt.Sprintf("other%d@example.org", i), Confirmed: true, ConsentNote: "x"})
+	}
+	if _, err := st.Add(ctx, subscribers.AddParams{Email: "geheim.person@example.org", Name: "Gerda Geheim"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Forget(ctx, "geheim.person@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		data, err := os.ReadFile(st.DB().Path() + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, needle := range []string{"geheim.person", "Gerda Geheim"} {
+			if bytes.Contains(data, []byte(needle)) {
+				t.Errorf("%q still in the database file%s after forget", needle, suffix)
+			}
+		}
 	}
 }
 

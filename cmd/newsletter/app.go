@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"newsletter/db"
 	"newsletter/subscribers"
@@ -41,6 +42,15 @@ func openApp(ctx context.Context, env *Env) (*App, error) {
 		return nil, fmt.Errorf("read installation secret: %w", err)
 	}
 	return &App{DB: d, Key: key, Store: subscribers.NewStore(d, key)}, nil
+}
+
+// openExistingApp is openApp for commands that only read or change what is
+// there: a mistyped --db is an error, not a new empty database.
+func openExistingApp(ctx context.Context, env *Env) (*App, error) {
+	if _, err := os.Stat(env.Cfg.DB); err != nil {
+		return nil, fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", env.Cfg.DB)
+	}
+	return openApp(ctx, env)
 }
 
 // Close releases the database.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,8 +46,12 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	now := app.DB.Now()
 	states := templates.ColumnStates(cols, sent, sending, now)
 
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NUMBER\tTITLE\tDATE\tFILE\tSTATE")
+	// One row per column number: files found, and campaigns whose file is gone.
+	type row struct {
+		number int
+		line   string
+	}
+	var rows []row
 	seen := map[int]bool{}
 	for _, col := range cols {
 		seen[col.Number] = true
@@ -53,10 +59,9 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
-			filepath.Base(col.File), state)
+		rows = append(rows, row{col.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
+			filepath.Base(col.File), state)})
 	}
-	// A campaign whose file is gone still shows, so no delivery hides.
 	for _, c := range camps {
 		if seen[c.Number] {
 			continue
@@ -69,7 +74,14 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%03d\t%s\t%s\t%s\t%s\n", c.Number, c.Subject, "-", filepath.Base(c.File)+" (file gone)", state)
+		rows = append(rows, row{c.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", c.Number, titleOf(c.Subject, c.Number), "-",
+			filepath.Base(c.File)+" (file gone)", state)})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].number < rows[j].number })
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NUMBER\tTITLE\tDATE\tFILE\tSTATE")
+	for _, r := range rows {
+		fmt.Fprint(tw, r.line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -116,7 +128,11 @@ func stateText(ctx context.Context, app *App, st templates.ColumnState, c *maile
 	if err != nil {
 		return "", err
 	}
-	s := fmt.Sprintf("%s (%d sent, %d failed", st, n.Sent, n.Failed)
+	label := string(st)
+	if st == templates.StateSent && n.Sent == 0 {
+		label = "finished" // nobody got it: "sent" would mislead
+	}
+	s := fmt.Sprintf("%s (%d sent, %d failed", label, n.Sent, n.Failed)
 	if n.Pending > 0 {
 		s += fmt.Sprintf(", %d pending", n.Pending)
 	}
@@ -146,4 +162,12 @@ func dateText(t time.Time, loc *time.Location) string {
 		return "-"
 	}
 	return t.In(loc).Format("2006-01-02")
+}
+
+// titleOf strips a "SERIES NNN: " prefix from a stored subject.
+func titleOf(subject string, number int) string {
+	if before, after, ok := strings.Cut(subject, ": "); ok && strings.HasSuffix(before, fmt.Sprintf("%03d", number)) {
+		return after
+	}
+	return subject
 }

@@ -30,19 +30,28 @@ type group int
 
 const (
 	groupShared   group = 1 << iota // every command
-	groupServe                      // serving and sending
+	groupLinks                      // public URL in links
+	groupSMTP                       // SMTP delivery
+	groupSchedule                   // the weekly scheduler
 	groupDelivery                   // retries
+	groupWait                       // send's patience
 	groupWeb                        // web forms
 	groupContent                    // rendering
 )
+
+// groupAll is every group: the settings a config file may hold.
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent
 
 var groupTitles = []struct {
 	g     group
 	title string
 }{
 	{groupShared, "Shared"},
-	{groupServe, "Serving and sending"},
+	{groupLinks, "Links"},
+	{groupSMTP, "SMTP"},
+	{groupSchedule, "Schedule"},
 	{groupDelivery, "Delivery"},
+	{groupWait, "Send"},
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 }
@@ -73,29 +82,29 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupShared, &cfg.Columns, "columns", "columns", "folder holding the column files")
 	str(groupShared, &cfg.Config, "config", "", "optional TOML file with settings (keys are flag names)")
 
-	str(groupServe, &cfg.BaseURL, "base-url", "http://localhost:8080", "public URL used in links")
-	str(groupServe, &cfg.Listen, "listen", "127.0.0.1:8080", "address the web server listens on")
-	str(groupServe, &cfg.SMTPAddr, "smtp-addr", "127.0.0.1:1025", "SMTP server HOST:PORT")
-	str(groupServe, &cfg.SMTPUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
-	str(groupServe, &cfg.SMTPPassword, "smtp-password", "", "SMTP password (secret: never printed)")
-	str(groupServe, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic, starttls or tls")
-	str(groupServe, &cfg.From, "from", "Newsletter <newsletter@localhost>", `sender, "Name <addr>"`)
-	str(groupServe, &cfg.Schedule, "schedule", "0 7 * * 1", "when to send new columns: 5 cron fields or a descriptor like @every 10s")
+	str(groupLinks, &cfg.BaseURL, "base-url", "http://localhost:8080", "public URL used in links")
+	str(groupWeb, &cfg.Listen, "listen", "127.0.0.1:8080", "address the web server listens on")
+	str(groupSMTP, &cfg.SMTPAddr, "smtp-addr", "127.0.0.1:1025", "SMTP server HOST:PORT")
+	str(groupSMTP, &cfg.SMTPUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
+	str(groupSMTP, &cfg.SMTPPassword, "smtp-password", "", "SMTP password (secret: never printed)")
+	str(groupSMTP, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic, starttls or tls")
+	str(groupSMTP, &cfg.From, "from", "Newsletter <newsletter@localhost>", `sender, "Name <addr>"`)
+	str(groupSchedule, &cfg.Schedule, "schedule", "0 7 * * 1", "when to send new columns: 5 cron fields or a descriptor like @every 10s")
 	str(groupShared, &cfg.Timezone, "timezone", "Europe/Berlin", "time zone of the schedule and column dates")
-	if groups&groupServe != 0 {
+	if groups&groupSMTP != 0 {
 		fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second, 0 = unlimited")
-		where["rate"] = groupServe
+		where["rate"] = groupSMTP
 	}
-	num(groupServe, &cfg.Workers, "workers", 4, "concurrent SMTP connections")
+	num(groupSMTP, &cfg.Workers, "workers", 4, "concurrent SMTP connections")
 	str(groupShared, &cfg.Lang, "lang", "de", "language of pages and mails: de or en")
-	str(groupServe, &cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (empty: no DKIM)")
-	str(groupServe, &cfg.DKIMSelector, "dkim-selector", "", "DKIM selector")
-	str(groupServe, &cfg.DKIMKey, "dkim-key", "", "DKIM private key file (PEM, RSA or Ed25519)")
-	str(groupServe, &cfg.FeedbackID, "feedback-id", "", "optional Feedback-ID header value")
+	str(groupSMTP, &cfg.DKIMDomain, "dkim-domain", "", "DKIM signing domain (empty: no DKIM)")
+	str(groupSMTP, &cfg.DKIMSelector, "dkim-selector", "", "DKIM selector")
+	str(groupSMTP, &cfg.DKIMKey, "dkim-key", "", "DKIM private key file (PEM, RSA or Ed25519)")
+	str(groupSMTP, &cfg.FeedbackID, "feedback-id", "", "optional Feedback-ID header value")
 
 	dur(groupDelivery, &cfg.RetryBackoff, "retry-backoff", time.Minute, "first retry after a temporary failure, doubling with jitter")
 	dur(groupDelivery, &cfg.RetryFor, "retry-for", 72*time.Hour, "give up retrying a delivery after this long")
-	dur(groupDelivery, &cfg.Wait, "wait", 10*time.Minute, "how long send keeps retrying before it leaves the rest to serve")
+	dur(groupWait, &cfg.Wait, "wait", 10*time.Minute, "how long send keeps retrying before it leaves the rest to serve")
 
 	num(groupWeb, &cfg.IPRateLimit, "ip-rate-limit", 10, "subscribe requests per minute per client IP, 0 = off")
 	str(groupWeb, &cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
@@ -113,7 +122,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 func allSettingNames() map[string]bool {
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	names := map[string]bool{}
-	for n := range registerSettings(fs, &Config{}, groupShared|groupServe|groupDelivery|groupWeb|groupContent) {
+	for n := range registerSettings(fs, &Config{}, groupAll) {
 		names[n] = true
 	}
 	return names
@@ -135,7 +144,11 @@ func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, cfg 
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usagef("%v", err)
+			msg := err.Error()
+			if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+				msg = "unknown flag --" + strings.TrimPrefix(name, "-")
+			}
+			return nil, usagef("%s", msg)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -151,10 +164,12 @@ func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, cfg 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	// Environment.
+	// Environment: settings only. A command's own options (--confirmed,
+	// --dry-run, --to) from a stray variable would act behind one's back.
+	settings := allSettingNames()
 	var firstErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || firstErr != nil {
+		if set[f.Name] || firstErr != nil || !settings[f.Name] {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
@@ -174,7 +189,7 @@ func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, cfg 
 		if err != nil {
 			return nil, err
 		}
-		known := allSettingNames()
+		known := settings
 		keys := make([]string, 0, len(values))
 		for k := range values {
 			keys = append(keys, k)
@@ -247,29 +262,33 @@ func (cfg *Config) finish(groups group) error {
 		return usagef("--timezone: unknown time zone %q", cfg.Timezone)
 	}
 	cfg.Location = loc
-	if groups&groupServe != 0 {
+	if groups&groupSMTP != 0 {
 		switch cfg.SMTPTLS {
 		case "off", "opportunistic", "starttls", "tls":
 		default:
 			return usagef("--smtp-tls: %q is not one of off, opportunistic, starttls, tls", cfg.SMTPTLS)
 		}
-		if _, err := cron.ParseStandard(cfg.Schedule); err != nil {
-			return usagef("--schedule: %q: %v", cfg.Schedule, err)
-		}
 		if cfg.Workers < 1 || cfg.Workers > 100 {
 			return usagef("--workers: must be between 1 and 100, got %d", cfg.Workers)
-		}
-		if addr, err := mail.ParseAddress(cfg.From); err != nil || !strings.Contains(addr.Address, "@") {
-			return usagef(`--from: %q is not an address like "Name <news@example.org>"`, cfg.From)
-		}
-		if u, err := url.Parse(cfg.BaseURL); err != nil || u.Host == "" {
-			return usagef("--base-url: %q is not a URL like https://news.example.org", cfg.BaseURL)
 		}
 		if cfg.Rate < 0 {
 			return usagef("--rate: must not be negative")
 		}
+		if addr, err := mail.ParseAddress(cfg.From); err != nil || !strings.Contains(addr.Address, "@") {
+			return usagef(`--from: %q is not an address like "Name <news@example.org>"`, cfg.From)
+		}
+	}
+	if groups&groupSchedule != 0 {
+		if _, err := cron.ParseStandard(cfg.Schedule); err != nil {
+			return usagef("--schedule: %q: %v", cfg.Schedule, err)
+		}
+	}
+	if groups&groupLinks != 0 {
 		if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 			return usagef("--base-url: %q must start with http:// or https://", cfg.BaseURL)
+		}
+		if u, err := url.Parse(cfg.BaseURL); err != nil || u.Host == "" {
+			return usagef("--base-url: %q is not a URL like https://news.example.org", cfg.BaseURL)
 		}
 		cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
@@ -279,9 +298,10 @@ func (cfg *Config) finish(groups group) error {
 			return usagef("--retry-backoff: must be positive, got %s", cfg.RetryBackoff)
 		case cfg.RetryFor <= 0:
 			return usagef("--retry-for: must be positive, got %s", cfg.RetryFor)
-		case cfg.Wait < 0:
-			return usagef("--wait: must not be negative, got %s", cfg.Wait)
 		}
+	}
+	if groups&groupWait != 0 && cfg.Wait < 0 {
+		return usagef("--wait: must not be negative, got %s", cfg.Wait)
 	}
 	if groups&groupWeb != 0 {
 		if cfg.IPRateLimit < 0 {
@@ -304,7 +324,7 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {
 		data, err := os.ReadFile(cfg.Imprint[1:])
 		if err != nil {
-			return fmt.Errorf("--imprint: %w", err)
+			return fmt.Errorf("--imprint: cannot read %s: %w", cfg.Imprint[1:], errors.Unwrap(err))
 		}
 		cfg.Imprint = strings.TrimSpace(string(data))
 	}
@@ -322,29 +342,41 @@ func printFlagHelp(w io.Writer, fs *flag.FlagSet, where map[string]group) {
 			own = append(own, f)
 		}
 	})
-	line := func(f *flag.Flag) {
+	line := func(f *flag.Flag, setting bool) {
 		name, usage := flag.UnquoteUsage(f)
 		head := "  --" + f.Name
 		if name != "" {
 			head += " " + name
 		}
 		def := ""
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" || f.Name == "rate" {
+		switch {
+		case f.DefValue == "" || f.DefValue == "false" || f.DefValue == "0" && f.Name != "rate":
+		case name == "string":
 			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		default:
+			def = " (default " + f.DefValue + ")"
 		}
-		fmt.Fprintf(w, "%-30s %s%s [%s]\n", head, usage, def, envName(f.Name))
+		env := ""
+		if setting {
+			env = " [" + envName(f.Name) + "]"
+		}
+		if len(head) > 31 {
+			fmt.Fprintf(w, "%s\n%-31s %s%s%s\n", head, "", usage, def, env)
+			return
+		}
+		fmt.Fprintf(w, "%-31s %s%s%s\n", head, usage, def, env)
 	}
 	if len(own) > 0 {
 		fmt.Fprintln(w, "\nOptions:")
 		for _, f := range own {
-			line(f)
+			line(f, false)
 		}
 	}
 	for _, gt := range groupTitles {
 		if fl := byGroup[gt.g]; len(fl) > 0 {
 			fmt.Fprintf(w, "\n%s settings:\n", gt.title)
 			for _, f := range fl {
-				line(f)
+				line(f, true)
 			}
 		}
 	}

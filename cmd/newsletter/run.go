@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"newsletter/subscribers"
 )
 
 // command is one subcommand: its settings groups, own flags and action.
@@ -30,7 +32,7 @@ func commands() []command {
 	return []command{
 		{
 			name: "serve", summary: "web forms, archive, one-click unsubscribe, confirmation outbox and the weekly scheduler",
-			groups: groupShared | groupServe | groupDelivery | groupWeb | groupContent,
+			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				return func(ctx context.Context, env *Env, args []string) error {
 					if err := noArgs(args); err != nil {
@@ -42,7 +44,7 @@ func commands() []command {
 		},
 		{
 			name: "send", summary: "send the new column now (the scheduler's job, at once)", usage: "[--column N] [--to EMAIL] [--dry-run]",
-			groups: groupShared | groupServe | groupDelivery | groupContent,
+			groups: groupShared | groupLinks | groupSMTP | groupDelivery | groupWait | groupContent,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				var o sendOptions
 				fs.IntVar(&o.Column, "column", 0, "send this column number instead of the new one")
@@ -54,6 +56,18 @@ func commands() []command {
 					}
 					if o.To != "" && o.DryRun {
 						return usagef("--to and --dry-run exclude each other: --to sends one real test copy")
+					}
+					if o.To != "" {
+						if _, _, err := subscribers.NormalizeEmail(o.To); err != nil {
+							var ie *subscribers.InvalidError
+							if errors.As(err, &ie) {
+								return usagef("--to: %q is not a valid address: it %s", o.To, ie.Msg)
+							}
+							return err
+						}
+					}
+					if err := columnsFolder(env); err != nil {
+						return err
 					}
 					return sendCommand(ctx, env, o)
 				}
@@ -67,18 +81,24 @@ func commands() []command {
 					if err := noArgs(args); err != nil {
 						return err
 					}
+					if err := columnsFolder(env); err != nil {
+						return err
+					}
 					return columnsCommand(ctx, env)
 				}
 			},
 		},
 		{
 			name: "preview", summary: "render a column exactly as a subscriber gets it", usage: "[N] [--text|--html] [--out FILE]",
-			groups: groupShared | groupServe | groupContent,
+			groups: groupShared | groupLinks | groupContent,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				text := fs.Bool("text", false, "print only the plain-text part")
 				html := fs.Bool("html", false, "print only the HTML part")
 				out := fs.String("out", "", "write to FILE instead of standard output")
 				return func(ctx context.Context, env *Env, args []string) error {
+					if err := columnsFolder(env); err != nil {
+						return err
+					}
 					return previewCommand(ctx, env, args, *text, *html, *out)
 				}
 			},
@@ -107,7 +127,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "newsletter: %s\nRun 'newsletter --help' for usage.\n", ue.msg)
+		help := "newsletter --help"
+		if len(args) > 1 && isCommand(args[1]) {
+			help = "newsletter " + args[1] + " --help"
+		}
+		fmt.Fprintf(stderr, "newsletter: %s\nRun '%s' for usage.\n", ue.msg, help)
 		return 2
 	}
 	fmt.Fprintf(stderr, "newsletter: %s\n", userMessage(err))
@@ -217,4 +241,23 @@ func isLocalURL(u string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+func isCommand(name string) bool {
+	for _, c := range commands() {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// columnsFolder checks --columns names a folder, so a typo is reported as
+// such and not as "nothing to send".
+func columnsFolder(env *Env) error {
+	fi, err := os.Stat(env.Cfg.Columns)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("--columns: %s is not a folder (the folder holding the column files)", env.Cfg.Columns)
+	}
+	return nil
 }

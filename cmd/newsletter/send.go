@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -132,8 +133,8 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if errors.Is(runErr, context.Canceled) {
 			return errors.New("interrupted: what was accepted is recorded; run send again (or let serve) to send the rest")
 		}
-		var ue *mailer.UnreachableError
-		if errors.As(runErr, &ue) && !strings.Contains(runErr.Error(), "\n") {
+		// Only when the outage is the whole story: the line says how much waits.
+		if ue, ok := runErr.(*mailer.UnreachableError); ok {
 			var left []string
 			for _, r := range results {
 				if !r.Finished() {
@@ -190,11 +191,14 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*templates.C
 	return nil, fmt.Errorf("no column to send: %s", plan.Why)
 }
 
-// sendDryRun prints what a run would send, to how many, and sends nothing.
+// sendDryRun prints what a run would send to whom, and sends nothing: per
+// column its number, subject and file, then every address that would get
+// it, streamed from the database (memory stays flat), then the count.
 func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts sendOptions) error {
-	w := env.Stdout
-	active, err := m.ActiveSubscribers(ctx)
-	if err != nil {
+	w := bufio.NewWriter(env.Stdout)
+	defer w.Flush()
+	list := func(email string) error {
+		_, err := fmt.Fprintf(w, "  %s\n", email)
 		return err
 	}
 	describePending := func(c *mailer.Campaign) error {
@@ -202,15 +206,29 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "Would resume column %03d %q: %d of %d deliveries pending (%d waiting for retry), %d sent.\n",
-			c.Number, c.Subject, counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
+		fmt.Fprintf(w, "Would resume column %03d %q (%s, as it was when the campaign started): %d of %d deliveries pending (%d waiting for retry), %d sent; still to get it:\n",
+			c.Number, c.Subject, c.File, counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
+		n, err := mailer.EachPendingRecipient(ctx, app.DB, c.ID, list)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Column %03d would go to %s.\n", c.Number, countOf(n, "more active subscriber", "more active subscribers"))
+		return nil
+	}
+	describeNew := func(col *templates.Column) error {
+		fmt.Fprintf(w, "Would send column %03d %q (%s) to:\n", col.Number, col.Subject, col.File)
+		n, err := m.EachActiveSubscriber(ctx, list)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Column %03d would go to %s.\n", col.Number, countOf(n, "active subscriber", "active subscribers"))
 		return nil
 	}
 	if opts.Column != 0 {
 		c, err := mailer.FindCampaign(ctx, app.DB, opts.Column)
 		switch {
 		case err == nil && c.Finished():
-			return fmt.Errorf("column %03d: %w (%d recipients)", opts.Column, mailer.ErrAlreadySent, c.Recipients)
+			return fmt.Errorf("column %03d: %w (%s)", opts.Column, mailer.ErrAlreadySent, countOf(c.Recipients, "recipient", "recipients"))
 		case err == nil:
 			return describePending(c)
 		case !errors.Is(err, mailer.ErrNoCampaign):
@@ -220,8 +238,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "Would send column %03d %q (%s) to %d active subscribers.\n", col.Number, col.Subject, col.File, active)
-		return nil
+		return describeNew(col)
 	}
 	plan, err := m.Plan(ctx)
 	if err != nil {
@@ -236,12 +253,22 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		}
 	}
 	for _, col := range plan.New {
-		fmt.Fprintf(w, "Would send column %03d %q (%s) to %d active subscribers.\n", col.Number, col.Subject, col.File, active)
+		if err := describeNew(col); err != nil {
+			return err
+		}
 	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
 		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why)
 	}
-	return nil
+	return w.Flush()
+}
+
+// countOf is "1 thing" or "n things".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // progressReporter shows a progress bar on a terminal and a log line every

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"newsletter/db"
 )
 
 // runSend runs the CLI with the fixture's configuration.
@@ -23,8 +27,18 @@ func TestSendCommand(t *testing.T) {
 	f := newSendFixture(t, 12)
 
 	out, errOut, code := f.run(t, "send", "--dry-run")
-	if code != 0 || !strings.Contains(out, `Would send column 031 "KNIEPUNKT 031: Heiße KI-Luft"`) || !strings.Contains(out, "to 12 active subscribers") {
+	if code != 0 {
 		t.Fatalf("dry run: code %d\n%s%s", code, out, errOut)
+	}
+	// The column, then every address that would get it, then the count.
+	var want strings.Builder
+	want.WriteString(`Would send column 031 "KNIEPUNKT 031: Heiße KI-Luft" (` + filepath.Join(f.columns, "031-kolumne.txt") + ") to:\n")
+	for i := range 12 {
+		fmt.Fprintf(&want, "  leser%d@example.net\n", i)
+	}
+	want.WriteString("Column 031 would go to 12 active subscribers.\n")
+	if out != want.String() {
+		t.Fatalf("dry run:\n%s\nwant:\n%s", out, want.String())
 	}
 	if f.srv.Count() != 0 {
 		t.Fatal("dry run sent mail")
@@ -164,5 +178,84 @@ func TestSendRefusedLoginFailsFast(t *testing.T) {
 	}
 	if f.srv.Count() != 0 || !strings.Contains(out.String(), "pending             3 (0 waiting for retry)") {
 		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+func TestSendDryRunSingularAndResume(t *testing.T) {
+	f := newSendFixture(t, 1)
+	out, errOut, code := f.run(t, "send", "--dry-run", "--column", "31")
+	if code != 0 || !strings.Contains(out, "  leser0@example.net\n") || !strings.HasSuffix(out, "Column 031 would go to 1 active subscriber.\n") {
+		t.Fatalf("code %d\n%s%s", code, out, errOut)
+	}
+
+	// A campaign left unfinished: the dry run lists who still gets it.
+	f = newSendFixture(t, 3)
+	f.srv.Rcpt = func(rcpt string, attempt int) error {
+		if rcpt != "leser0@example.net" {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	}
+	env := f.env()
+	env["NEWSLETTER_RETRY_BACKOFF"] = "1h"
+	var sendOut, sendErr bytes.Buffer
+	if code := run(context.Background(), []string{"newsletter", "send"}, func(k string) string { return env[k] },
+		strings.NewReader(""), &sendOut, &sendErr); code != 1 {
+		t.Fatalf("send: code %d\n%s%s", code, sendOut.String(), sendErr.String())
+	}
+	out, errOut, code = f.run(t, "send", "--dry-run")
+	if code != 0 || !strings.Contains(out, `Would resume column 031 "KNIEPUNKT 031: Heiße KI-Luft"`) ||
+		!strings.Contains(out, "2 of 3 deliveries pending (2 waiting for retry), 1 sent") ||
+		strings.Contains(out, "leser0@") || !strings.Contains(out, "  leser1@example.net\n  leser2@example.net\n") ||
+		!strings.HasSuffix(out, "Column 031 would go to 2 more active subscribers.\n") {
+		t.Fatalf("code %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestSendDryRunManySubscribers streams a list longer than one page of the
+// walk, in order, each address once.
+func TestSendDryRunManySubscribers(t *testing.T) {
+	const n = 2500
+	f := newSendFixture(t, 0)
+	d, err := db.Open(context.Background(), f.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.SQL().Exec(`WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
+		INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
+		SELECT 'l' || i || '@example.net', 'l' || i || '@example.net', '', 'active', 'de', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM seq`, n)
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := f.run(t, "send", "--dry-run")
+	if code != 0 || !strings.HasSuffix(out, fmt.Sprintf("Column 031 would go to %d active subscribers.\n", n)) {
+		t.Fatalf("code %d\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != n+2 {
+		t.Fatalf("%d lines, want %d", len(lines), n+2)
+	}
+	for i, l := range lines[1 : n+1] {
+		if want := fmt.Sprintf("  l%d@example.net", i); l != want {
+			t.Fatalf("line %d = %q, want %q", i+1, l, want)
+		}
+	}
+}
+
+func TestSendPlainLoginToLoopbackServer(t *testing.T) {
+	f := newSendFixture(t, 3)
+	f.srv.AuthUser, f.srv.AuthPassword = "kolumne", "s3cret-pass"
+	env := f.env()
+	env["NEWSLETTER_SMTP_USER"] = "kolumne"
+	env["NEWSLETTER_SMTP_PASSWORD"] = "s3cret-pass"
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "send"}, func(k string) string { return env[k] },
+		strings.NewReader(""), &out, &errb)
+	if code != 0 || f.srv.Count() != 3 || f.srv.Logins() < 1 {
+		t.Fatalf("code %d, %d messages, %d logins\n%s%s", code, f.srv.Count(), f.srv.Logins(), out.String(), errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), "s3cret-pass") {
+		t.Fatal("password in output")
 	}
 }

@@ -81,7 +81,11 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 			}
 			return usagef("subscribers %s: needs exactly one argument", sub)
 		}
-		app, err := openApp(ctx, env)
+		open := openExistingApp
+		if sub == "add" || sub == "import" {
+			open = openApp // these may start a new list
+		}
+		app, err := open(ctx, env)
 		if err != nil {
 			return err
 		}

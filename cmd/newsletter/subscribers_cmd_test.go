@@ -212,13 +212,20 @@ func TestHelpListsEverySettingAndHidesSecrets(t *testing.T) {
 	}
 	c.env["NEWSLETTER_SMTP_PASSWORD"] = "hunter2-secret"
 	out, _, code = c.run("", "serve", "--help")
-	if code != 0 {
-		t.Fatalf("serve --help exit %d", code)
+	sendHelp, _, code2 := c.run("", "send", "--help")
+	if code != 0 || code2 != 0 {
+		t.Fatalf("serve --help exit %d, send --help exit %d", code, code2)
 	}
+	out += sendHelp
 	for name := range allSettingNames() {
 		if !strings.Contains(out, "--"+name+" ") {
-			t.Errorf("serve --help lacks --%s", name)
+			t.Errorf("neither serve nor send --help lists --%s", name)
 		}
+	}
+	// preview takes no SMTP settings; command options read no variable.
+	previewHelp, _, _ := c.run("", "preview", "--help")
+	if strings.Contains(previewHelp, "--smtp-addr") || strings.Contains(sendHelp, "NEWSLETTER_DRY_RUN") {
+		t.Errorf("help lists flags a command does not use:\n%s", previewHelp)
 	}
 	if strings.Contains(out, "hunter2") {
 		t.Fatal("help printed the SMTP password")

@@ -46,9 +46,18 @@ type Server struct {
 	// RefuseAuth makes the server offer AUTH CRAM-MD5 and refuse every
 	// login with 535 (a wrong password).
 	RefuseAuth bool
+	// AuthUser and AuthPassword, when AuthUser is set, make the server
+	// offer AUTH PLAIN (and nothing else), without TLS, accept exactly
+	// these credentials and refuse mail from sessions not logged in.
+	AuthUser, AuthPassword string
+	// Listen is the address Start listens on the first time; default
+	// 127.0.0.1:0.
+	Listen string
 
-	delay  atomic.Int64 // per message, nanoseconds
-	active atomic.Int32 // open sessions
+	delay    atomic.Int64 // per message, nanoseconds
+	active   atomic.Int32 // open sessions
+	sessions atomic.Int64 // sessions ever opened
+	logins   atomic.Int64 // successful logins
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -65,6 +74,9 @@ func New() *Server { return &Server{attempts: map[string]int{}} }
 // address after Stop) and serves in the background.
 func (s *Server) Start() error {
 	addr := s.Addr
+	if addr == "" {
+		addr = s.Listen
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -86,6 +98,7 @@ func (s *Server) Start() error {
 			s.active.Add(-1)
 			return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many connections"}
 		}
+		s.sessions.Add(1)
 		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "smtptest.local"
@@ -118,6 +131,13 @@ func (s *Server) Stop() {
 // SetDelay makes each message take at least d before it is accepted.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
+// Sessions is the number of SMTP sessions opened so far (connections
+// greeted, refused ones beyond MaxConns not counted).
+func (s *Server) Sessions() int { return int(s.sessions.Load()) }
+
+// Logins is the number of successful logins so far.
+func (s *Server) Logins() int { return int(s.logins.Load()) }
+
 // Count is the number of messages accepted so far.
 func (s *Server) Count() int { return int(s.count.Load()) }
 
@@ -138,25 +158,42 @@ func (s *Server) ByRecipient() map[string][]Message {
 }
 
 type session struct {
-	s    *Server
-	conn *smtp.Conn
-	from string
-	to   []string
-	n    []int // attempt number per recipient
+	s        *Server
+	conn     *smtp.Conn
+	from     string
+	to       []string
+	n        []int // attempt number per recipient
+	loggedIn bool
 }
 
 func (ss *session) Reset() { ss.from, ss.to, ss.n = "", nil, nil }
 
-// AuthMechanisms offers CRAM-MD5 only when logins are to be refused: it is
-// what go-mail picks on a connection without TLS.
+// AuthMechanisms offers CRAM-MD5 when logins are to be refused (a
+// mechanism that may be used without TLS), PLAIN when AuthUser is set, and
+// nothing otherwise.
 func (ss *session) AuthMechanisms() []string {
-	if ss.s.RefuseAuth {
+	switch {
+	case ss.s.RefuseAuth:
 		return []string{"CRAM-MD5"}
+	case ss.s.AuthUser != "":
+		return []string{"PLAIN"}
 	}
 	return nil
 }
 
-func (ss *session) Auth(mech string) (sasl.Server, error) { return refuseLogin{}, nil }
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if mech == "PLAIN" && ss.s.AuthUser != "" {
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if username != ss.s.AuthUser || password != ss.s.AuthPassword {
+				return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication credentials invalid"}
+			}
+			ss.loggedIn = true
+			ss.s.logins.Add(1)
+			return nil
+		}), nil
+	}
+	return refuseLogin{}, nil
+}
 
 // refuseLogin sends a CRAM-MD5 challenge and refuses whatever comes back.
 type refuseLogin struct{}
@@ -173,6 +210,9 @@ func (ss *session) Logout() error {
 }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.s.AuthUser != "" && !ss.loggedIn {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	ss.from = from
 	return nil
 }

@@ -1,0 +1,155 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"newsletter/subscribers"
+)
+
+// stopMidway runs the campaign until at least n messages went out, then
+// interrupts it, and returns how many were accepted.
+func stopMidway(t *testing.T, e *testEnv, m *Mailer, c *Campaign, n int) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.RunCampaign(ctx, c, RunOptions{Wait: time.Minute})
+		done <- err
+	}()
+	eventually(t, "some messages", func() bool { return e.srv.Count() >= n })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: err = %v", err)
+	}
+	return e.srv.Count()
+}
+
+// checkAllGot checks that every recipient got exactly one message and
+// that each says want.
+func checkAllGot(t *testing.T, e *testEnv, recipients int, want string) {
+	t.Helper()
+	got := e.srv.ByRecipient()
+	if len(got) != recipients {
+		t.Fatalf("%d recipients got mail, want %d", len(got), recipients)
+	}
+	for rcpt, msgs := range got {
+		if len(msgs) != 1 {
+			t.Errorf("%s got %d messages", rcpt, len(msgs))
+		}
+		for _, msg := range msgs {
+			if body := string(msg.Data); !strings.Contains(body, want) || strings.Contains(body, "Ge=C3=A4ndert") || strings.Contains(body, "Geändert") {
+				t.Errorf("%s got a message without %q or with the edit:\n%s", rcpt, want, body)
+			}
+		}
+	}
+}
+
+func TestResumedCampaignSendsTheColumnAsItWasAtStart(t *testing.T) {
+	const n = 40
+	e := newTestEnv(t)
+	e.addSubscribers("a", n, subscribers.StatusActive)
+	e.srv.SetDelay(5 * time.Millisecond)
+	c := e.start(31) // "KNIEPUNKT 031: Heiße KI-Luft"
+	m := e.mailer(func(o *Options) { o.Workers = 1; o.BatchSize = 5 })
+	if sent := stopMidway(t, e, m, c, 5); sent >= n {
+		t.Fatalf("the run finished (%d messages) before it was stopped", sent)
+	}
+
+	// The author edits the column while it is still sending.
+	e.writeColumn(31, "Geändert")
+	e.srv.SetDelay(0)
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Finished() || res.Counts.Sent != n {
+		t.Fatalf("counts %+v", res.Counts)
+	}
+	checkAllGot(t, e, n, "KNIEPUNKT 031: Hei")
+}
+
+func TestResumeWorksWithTheColumnFileDeleted(t *testing.T) {
+	const n = 40
+	e := newTestEnv(t)
+	e.addSubscribers("a", n, subscribers.StatusActive)
+	e.srv.SetDelay(5 * time.Millisecond)
+	c := e.start(31)
+	m := e.mailer(func(o *Options) { o.Workers = 1; o.BatchSize = 5 })
+	if sent := stopMidway(t, e, m, c, 5); sent >= n {
+		t.Fatalf("the run finished (%d messages) before it was stopped", sent)
+	}
+	if err := os.Remove(c.File); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.SetDelay(0)
+	// The scheduler's job resumes it (serve finishing what send left).
+	results, err := m.RunDue(context.Background(), RunOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || !results[0].Finished() || results[0].Counts.Sent != n {
+		t.Fatalf("results %+v", results)
+	}
+	checkAllGot(t, e, n, "KNIEPUNKT 031: Hei")
+}
+
+func TestCampaignWithoutSourceFallsBackToTheFile(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 3, subscribers.StatusActive)
+	c := e.start(31)
+	// A campaign started before sources were kept.
+	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.writeColumn(31, "Neu gelesen")
+	m := e.mailer()
+	res, err := m.RunCampaign(context.Background(), c, RunOptions{})
+	if err != nil || res.Counts.Sent != 3 {
+		t.Fatalf("err %v, result %+v", err, res)
+	}
+	checkBody := e.srv.Messages()[0].Data
+	if !strings.Contains(string(checkBody), "Neu gelesen") {
+		t.Errorf("the file was not read again:\n%s", checkBody)
+	}
+
+	// Without source and without file it cannot resume, and says so.
+	c2 := e.start(32)
+	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(c2.File); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RunCampaign(context.Background(), c2, RunOptions{}); !errors.Is(err, ErrColumnFileGone) {
+		t.Fatalf("err = %v, want ErrColumnFileGone", err)
+	}
+}
+
+func TestRunDueErrorIsOneLine(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 2, subscribers.StatusActive)
+	for _, n := range []int{31, 32} {
+		c := e.start(n)
+		// Two old campaigns whose column files are gone.
+		if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(c.File); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.mailer().RunDue(context.Background(), RunOptions{})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "column 031") ||
+		!strings.HasSuffix(err.Error(), "(and 1 more, logged above)") {
+		t.Fatalf("err = %q, want one line about the first and a count of the rest", err)
+	}
+	if !errors.Is(err, ErrColumnFileGone) {
+		t.Errorf("errors.Is does not see the parts of %v", err)
+	}
+}
