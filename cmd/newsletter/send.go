@@ -141,7 +141,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 					left = append(left, fmt.Sprintf("%d deliveries of column %03d", r.Counts.Pending, r.Campaign.Number))
 				}
 			}
-			return fmt.Errorf("%v; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
+			return fmt.Errorf("%w; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
 				ue, strings.Join(left, ", "))
 		}
 		return runErr
@@ -150,7 +150,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	for _, r := range results {
 		if !r.Finished() {
 			left = append(left, fmt.Sprintf("%d deliveries of column %03d wait for retry (next %s)",
-				r.Counts.Pending, r.Campaign.Number, r.NextRetry.In(env.Cfg.Location).Format("2006-01-02 15:04")))
+				r.Counts.Pending, r.Campaign.Number, r.NextRetry.In(env.Cfg.Location).Format("2006-01-02 15:04 MST")))
 		}
 	}
 	if len(left) > 0 {
