@@ -47,16 +47,20 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 	if !utf8.ValidString(s) {
 		return "", "", invalid("email", "is not valid UTF-8")
 	}
+	if strings.ContainsAny(s, "\r\n") {
+		return "", "", invalid("email", "must not contain line breaks")
+	}
+	// Display names ("Eve <eve@example.org>") and lists are the commonest
+	// mistake: say so before complaining about the space they contain.
+	if i := strings.IndexAny(s, `<>"(),;:[]\`); i >= 0 {
+		return "", "", invalid("email", "must be a bare address like name@example.org, without %q", s[i:i+1])
+	}
 	for _, r := range s {
 		switch {
-		case r == '\r' || r == '\n':
-			return "", "", invalid("email", "must not contain line breaks")
 		case unicode.IsControl(r):
 			return "", "", invalid("email", "must not contain control characters")
 		case unicode.IsSpace(r):
 			return "", "", invalid("email", "must not contain spaces")
-		case strings.ContainsRune(`<>"(),;:[]\`, r):
-			return "", "", invalid("email", "must be a bare address like name@example.org, without %q", string(r))
 		}
 	}
 	at := strings.LastIndexByte(s, '@')

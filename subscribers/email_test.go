@@ -22,7 +22,7 @@ func TestNormalizeEmail(t *testing.T) {
 		{in: "a b@example.org", wantErr: "spaces"},
 		{in: "a@exa mple.org", wantErr: "spaces"},
 		{in: `"Eve" <eve@example.org>`, wantErr: "bare address"},
-		{in: "Eve <eve@example.org>", wantErr: "spaces"},
+		{in: "Eve <eve@example.org>", wantErr: "bare address"},
 		{in: "<eve@example.org>", wantErr: "bare address"},
 		{in: "a@b@example.org", wantErr: "more than one @"},
 		{in: "@example.org", wantErr: "nothing before"},

@@ -142,6 +142,9 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 // subscriberError maps store errors to one clear line.
 func subscriberError(email string, err error) error {
 	email = strings.TrimSpace(email)
+	if norm, _, nerr := subscribers.NormalizeEmail(email); nerr == nil {
+		email = norm // say it as stored: max@xn--mller-kva.de, not max@MÜLLER.de
+	}
 	var ie *subscribers.InvalidError
 	switch {
 	case errors.As(err, &ie):
