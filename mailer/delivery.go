@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -109,6 +110,13 @@ func renewLeases(ctx context.Context, d *db.DB, campaignID int64, owner string, 
 	})
 }
 
+// markSentSQL records one accepted message: ?1 now, ?2 the server's reply,
+// ?3 the Message-ID, ?4 the delivery. A row already sent stays as it is.
+const markSentSQL = `UPDATE deliveries SET state = 'sent', attempts = attempts + 1,
+	first_attempt_at = COALESCE(first_attempt_at, ?1), sent_at = ?1, last_reply = ?2, message_id = ?3,
+	lease_owner = NULL, lease_until = NULL
+	WHERE id = ?4 AND state <> 'sent'`
+
 // outcome is the result of one attempt, waiting to be written.
 type outcome struct {
 	d         delivery
@@ -129,13 +137,16 @@ func backoff(base time.Duration, n int) time.Duration { return jitter(base, n, 6
 // becomes a final failure. It returns the outcomes as recorded (retries
 // that gave up turned into failures).
 //
-// The sent rows, nearly all of a batch, are written by one UPDATE ... FROM
-// (VALUES ...): one statement to prepare per commit instead of one per row,
-// which is most of what recording costs.
-func writeOutcomes(ctx context.Context, tx *db.Tx, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+// The sent rows, nearly all of a batch, are written one by one with
+// markSentSQL, a fixed-shape statement: with sent (prepared once per
+// marker) it is bound to the transaction's connection with tx.StmtContext,
+// which database/sql prepares only once per pooled connection, so a commit
+// costs no SQL compilation for them at all. sent may be nil; the statement
+// is then prepared per row.
+func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
 	now := tx.NowText()
 	out := make([]outcome, 0, len(batch))
-	var sentArgs []any
+	var txSent *sql.Stmt
 	for _, o := range batch {
 		if o.release {
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
@@ -166,7 +177,18 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, owner string, retryBackoff, r
 		}
 		switch o.verdict {
 		case verdictSent:
-			sentArgs = append(sentArgs, o.d.ID, o.reply, o.messageID)
+			var err error
+			if sent == nil {
+				_, err = tx.ExecContext(ctx, markSentSQL, now, o.reply, o.messageID, o.d.ID)
+			} else {
+				if txSent == nil {
+					txSent = tx.StmtContext(ctx, sent)
+				}
+				_, err = txSent.ExecContext(ctx, now, o.reply, o.messageID, o.d.ID)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("mark delivery sent: %w", err)
+			}
 		case verdictFailed, verdictBounced:
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
 				first_attempt_at = COALESCE(first_attempt_at, ?), last_reply = ?, message_id = ?,
@@ -181,16 +203,6 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, owner string, retryBackoff, r
 			}
 		}
 		out = append(out, o)
-	}
-	if n := len(sentArgs) / 3; n > 0 {
-		q := `UPDATE deliveries SET state = 'sent', attempts = attempts + 1,
-			first_attempt_at = COALESCE(first_attempt_at, ?), sent_at = ?, last_reply = v.column2, message_id = v.column3,
-			lease_owner = NULL, lease_until = NULL
-			FROM (VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", n-1) + `) AS v
-			WHERE deliveries.id = v.column1 AND deliveries.state <> 'sent'`
-		if _, err := tx.ExecContext(ctx, q, append([]any{now, now}, sentArgs...)...); err != nil {
-			return nil, fmt.Errorf("mark deliveries sent: %w", err)
-		}
 	}
 	return out, nil
 }

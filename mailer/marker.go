@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ type marker struct {
 	retryFor time.Duration
 	log      *slog.Logger
 	in       chan outcome
+	sent     *sql.Stmt // markSentSQL, prepared once; nil if that failed
 	// committed is called after each batch with the outcomes as recorded,
 	// or with the batch as handed in and the error when it could not be
 	// written.
@@ -40,6 +42,11 @@ func newMarker(d *db.DB, o *Options, owner string, committed func([]outcome, err
 		d: d, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
 		log: o.Logger, in: make(chan outcome, 2*markBatch), committed: committed, done: make(chan struct{}),
 		expect: o.Workers, linger: 500 * time.Microsecond,
+	}
+	// A failed prepare is no reason to stop: writeOutcomes then prepares
+	// per row, and a broken database shows there.
+	if st, err := d.SQL().PrepareContext(context.Background(), markSentSQL); err == nil {
+		mk.sent = st
 	}
 	go mk.run()
 	return mk
@@ -57,6 +64,9 @@ func (mk *marker) add(o outcome) <-chan struct{} {
 func (mk *marker) close() {
 	close(mk.in)
 	<-mk.done
+	if mk.sent != nil {
+		_ = mk.sent.Close()
+	}
 }
 
 func (mk *marker) run() {
@@ -112,7 +122,7 @@ func (mk *marker) flush(batch []outcome) {
 	for try := 0; try < 5; try++ {
 		err = mk.d.InTx(ctx, func(tx *db.Tx) error {
 			var err error
-			recorded, err = writeOutcomes(ctx, tx, mk.owner, mk.backoff, mk.retryFor, batch)
+			recorded, err = writeOutcomes(ctx, tx, mk.sent, mk.owner, mk.backoff, mk.retryFor, batch)
 			return err
 		})
 		if err == nil {

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +89,10 @@ func newSMTPConn(o *Options) (*smtpConn, error) {
 			}
 			nc, err := dial(ctx, network, addr)
 			c.raw = nc
-			return nc, err
+			if err != nil {
+				return nc, err
+			}
+			return newBufConn(nc), nil
 		}))
 	}
 	client, err := newMailClient(o, extra...)
@@ -97,6 +101,35 @@ func newSMTPConn(o *Options) (*smtpConn, error) {
 	}
 	c.client = client
 	return c, nil
+}
+
+// bufConn collects what is written to the connection until the peer has
+// to answer: a read sends it first. A message body then goes out in one
+// write instead of one per 4 KiB (net/textproto's buffer), while SMTP's
+// strict command/reply order (no pipelining) means nothing the server
+// waits for is ever held back: the client reads the reply to every line
+// it sends. Nothing is sent early either, so the final "." still leaves
+// only when the sender writes it. Close does not flush: what is still
+// buffered then is never waited for (a dropped half-written DATA), and
+// QUIT is flushed by reading its reply.
+type bufConn struct {
+	net.Conn
+	w *bufio.Writer
+}
+
+func newBufConn(nc net.Conn) *bufConn {
+	return &bufConn{Conn: nc, w: bufio.NewWriterSize(nc, 64<<10)}
+}
+
+func (b *bufConn) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+func (b *bufConn) Read(p []byte) (int, error) {
+	if b.w.Buffered() > 0 {
+		if err := b.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return b.Conn.Read(p)
 }
 
 // connected reports whether the connection is open.
