@@ -245,6 +245,8 @@ func (m *Mailer) SendTest(ctx context.Context, col *templates.Column, address st
 	}
 	msgID := fmt.Sprintf("c%d.test.%s@%s", col.Number, hex.EncodeToString(r[:]), m.from.domain)
 	rm := prep.Personalize(templates.Recipient{Email: email, Name: name, UnsubscribeURL: unsub})
+	// Marked, so a test copy is never mistaken for the real issue.
+	rm.Subject = "[Test] " + rm.Subject
 	var buf bytes.Buffer
 	env := envelope{ToEmail: email, ToName: name, Mail: rm, MessageID: msgID, UnsubscribeURL: unsub, Date: time.Now()}
 	if err := m.composer.compose(env, &buf); err != nil {

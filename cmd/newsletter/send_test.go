@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"mime"
+	"net/mail"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +52,11 @@ func TestSendCommand(t *testing.T) {
 	}
 	if got := f.srv.Messages()[0].To; got != "probe@example.com" {
 		t.Fatalf("test copy went to %s", got)
+	}
+	if msg, err := mail.ReadMessage(bytes.NewReader(f.srv.Messages()[0].Data)); err != nil {
+		t.Fatal(err)
+	} else if subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); !strings.HasPrefix(subj, "[Test] KNIEPUNKT 031") {
+		t.Errorf("test copy subject %q is not marked", subj)
 	}
 
 	out, errOut, code = f.run(t, "send")
