@@ -345,7 +345,7 @@ func printSummary(w io.Writer, r *mailer.RunResult) {
 	fmt.Fprintf(w, "  pending             %d (%d waiting for retry)\n", c.Pending, c.Waiting)
 	rate := 0.0
 	if s := r.Duration.Seconds(); s > 0 {
-		rate = float64(r.Attempted) / s
+		rate = float64(r.Sent) / s
 	}
-	fmt.Fprintf(w, "  this run            %d messages in %s (%.1f msgs/s)\n", r.Attempted, r.Duration.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "  this run            %d accepted of %d tried in %s (%.1f msgs/s)\n", r.Sent, r.Attempted, r.Duration.Round(time.Millisecond), rate)
 }
