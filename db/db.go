@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver; DESIGN.md requires it
@@ -39,11 +38,12 @@ func ParseTime(s string) (time.Time, error) {
 type DB struct {
 	sql  *sql.DB
 	path string
-	// writeMu lets this process's writers queue in order here instead of
-	// in SQLite's busy handler, which sleeps in growing steps and turns a
+	// writeSlot lets this process's writers queue here instead of in
+	// SQLite's busy handler, which sleeps in growing steps and turns a
 	// burst of writes into long tail latencies. Other processes (a `send`
-	// beside `serve`) still meet at SQLite's lock and busy timeout.
-	writeMu sync.Mutex
+	// beside `serve`) still meet at SQLite's lock and busy timeout. A
+	// channel rather than a mutex, so a cancelled request stops waiting.
+	writeSlot chan struct{}
 	// Now is the clock; tests replace it to make expiry and schedules
 	// testable without sleeping.
 	Now func() time.Time
@@ -83,7 +83,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{sql: sqlDB, path: path, Now: time.Now}
+	d := &DB{sql: sqlDB, path: path, Now: time.Now, writeSlot: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(d)
 	}
@@ -99,13 +99,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 }
 
 // Checkpoint copies the write-ahead log into the database file and empties
-// the log, so deleted data leaves the WAL too. It is best effort: with
-// readers active, part of the log may stay until the next checkpoint.
-func (d *DB) Checkpoint(ctx context.Context) error {
-	if _, err := d.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+// it, so deleted data leaves the WAL too. It reports false when another
+// connection (say a running `serve`) kept part of the log in use; those
+// frames go at a later checkpoint. It waits at most about two seconds.
+func (d *DB) Checkpoint(ctx context.Context) (complete bool, err error) {
+	conn, err := d.sql.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
 	}
-	return nil
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 2000`); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 10000`)
+	var busy, logFrames, done int
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	return busy == 0 && done >= logFrames, nil
 }
 
 // Close closes the database.
@@ -137,8 +148,12 @@ func (tx *Tx) NowText() string { return FormatTime(tx.Now) }
 // returns nil. Taking the write lock at BEGIN avoids SQLITE_BUSY upgrades
 // half-way through. fn must not call InTx itself.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	d.writeMu.Lock()
-	defer d.writeMu.Unlock()
+	select {
+	case d.writeSlot <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the database: %w", ctx.Err())
+	}
+	defer func() { <-d.writeSlot }()
 	sqlTx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

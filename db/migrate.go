@@ -81,6 +81,15 @@ func (d *DB) migrate(ctx context.Context) error {
 			continue
 		}
 		err := d.InTx(ctx, func(tx *Tx) error {
+			// Another process may have applied it since we looked: the
+			// immediate transaction holds the write lock, so ask again.
+			var done int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+				return fmt.Errorf("read schema version: %w", err)
+			}
+			if done > 0 {
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
 			}

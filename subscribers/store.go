@@ -340,8 +340,16 @@ func (s *Store) Forget(ctx context.Context, email string) error {
 	}
 	// secure_delete zeroed the rows in the file; the old pages may still
 	// sit in the write-ahead log until it is checkpointed.
-	return s.db.Checkpoint(ctx)
+	if complete, err := s.db.Checkpoint(ctx); err != nil || !complete {
+		return ErrErasedWALBusy
+	}
+	return nil
 }
+
+// ErrErasedWALBusy says Forget erased the person, but another process held
+// the database open, so old copies stay in the write-ahead log until its
+// next checkpoint (at the latest when that process stops).
+var ErrErasedWALBusy = errors.New("erased, but the database is in use by another process; old copies leave its write-ahead log at the next checkpoint (at the latest when that process stops)")
 
 // Unsuppress lifts the suppression of an address: used when the person
 // subscribes again through the form and confirms, which is new consent.

@@ -228,7 +228,13 @@ func readConfigFile(path string) (map[string]string, error) {
 	}
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return nil, usagef("config file %s: %v", path, err)
+		// The parser's message quotes the text it choked on, which may be
+		// a password: give only the position.
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, usagef("config file %s: line %d: not valid TOML (text values need quotes: key = \"value\")", path, pe.Position.Line)
+		}
+		return nil, usagef("config file %s: not valid TOML", path)
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
@@ -240,7 +246,12 @@ func readConfigFile(path string) (map[string]string, error) {
 		case []any:
 			parts := make([]string, 0, len(x))
 			for _, p := range x {
-				parts = append(parts, fmt.Sprint(p))
+				switch p.(type) {
+				case string, int64, float64, bool:
+					parts = append(parts, fmt.Sprint(p))
+				default:
+					return nil, usagef("config file %s: key %q: a list may hold only strings and numbers", path, k)
+				}
 			}
 			out[k] = strings.Join(parts, ",")
 		default:

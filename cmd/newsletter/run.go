@@ -54,6 +54,20 @@ func commands() []command {
 					if err := noArgs(args); err != nil {
 						return err
 					}
+					// An empty --to (an unset variable in a script) must never
+					// fall through to the real campaign; nor --column 0.
+					var bad error
+					fs.Visit(func(f *flag.Flag) {
+						switch {
+						case f.Name == "to" && strings.TrimSpace(o.To) == "":
+							bad = usagef("--to: empty address; give the one address for the test copy")
+						case f.Name == "column" && o.Column <= 0:
+							bad = usagef("--column: %d is not a column number", o.Column)
+						}
+					})
+					if bad != nil {
+						return bad
+					}
 					if o.To != "" && o.DryRun {
 						return usagef("--to and --dry-run exclude each other: --to sends one real test copy")
 					}
@@ -200,9 +214,10 @@ Commands:
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Every flag also reads NEWSLETTER_<FLAG> (upper case, - becomes _); a flag beats
-the variable, the variable beats the TOML file named by --config, which beats
-the default. Run 'newsletter COMMAND --help' for a command's flags.
+Every setting also reads NEWSLETTER_<FLAG> (upper case, - becomes _); a flag
+beats the variable, the variable beats the TOML file named by --config, which
+beats the default. A command's own options (--dry-run, --to, --confirmed, ...)
+are flags only. Run 'newsletter COMMAND --help' for a command's flags.
 `)
 }
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -160,9 +159,9 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 	}
 }
 
-// columnArchive is the archive the web side shows: the columns in the
-// folder whose campaign exists. The folder is read on each request, so a
-// column appears as soon as it is sent, without a restart.
+// columnArchive is the archive the web side shows: every column with a
+// campaign, as it was sent (the source kept with the campaign). It is read
+// on each request, so a column appears as soon as its campaign starts.
 type columnArchive struct {
 	dir  string
 	loc  *time.Location
@@ -175,28 +174,7 @@ var _ subscribers.Archive = (*columnArchive)(nil)
 
 // sent returns the sent columns, newest first.
 func (a *columnArchive) sent(ctx context.Context) ([]*templates.Column, error) {
-	numbers, err := mailer.SentColumns(ctx, a.db)
-	if err != nil {
-		return nil, err
-	}
-	if len(numbers) == 0 {
-		return nil, nil
-	}
-	cols, problems, err := templates.DiscoverColumns(a.dir, a.loc)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range problems {
-		a.log.DebugContext(ctx, "archive: column skipped", "err", p)
-	}
-	var out []*templates.Column
-	for _, c := range cols {
-		if numbers[c.Number] {
-			out = append(out, c)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number > out[j].Number })
-	return out, nil
+	return mailer.ArchiveColumns(ctx, a.db, a.dir, a.loc)
 }
 
 func archiveEntry(c *templates.Column) subscribers.ArchiveEntry {

@@ -125,7 +125,10 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 		case "show":
 			return showSubscriber(ctx, env, st, rest[0], o.format)
 		case "forget":
-			if err := st.Forget(ctx, rest[0]); err != nil {
+			err := st.Forget(ctx, rest[0])
+			if errors.Is(err, subscribers.ErrErasedWALBusy) {
+				fmt.Fprintf(env.Stderr, "note: %v\n", err)
+			} else if err != nil {
 				return subscriberError(rest[0], err)
 			}
 			fmt.Fprintf(env.Stdout, "Erased all data about %s. Only a keyed hash of the address stays on the suppression list, so an import cannot bring it back; the person can still subscribe again through the form.\n", strings.TrimSpace(rest[0]))

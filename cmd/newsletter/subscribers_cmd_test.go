@@ -71,6 +71,8 @@ func TestSubscribersCLI(t *testing.T) {
 		{args: []string{"subscribers", "import", "-"}, stdin: "email\n\"kaputt\n", out: "0 added", err: "standard input:2"},
 		{args: []string{"subscribers", "add", "x@localhost"}, code: 1, err: `"x@localhost" is not a valid address: it has a domain "localhost" without a dot`, oneErrLine: true},
 		{args: []string{"send", "--to", "a@example.org", "--dry-run"}, code: 2, err: "exclude each other"},
+		{args: []string{"send", "--to", ""}, code: 2, err: "--to: empty address"},
+		{args: []string{"send", "--column", "0"}, code: 2, err: "--column: 0 is not a column number"},
 		{args: []string{"preview", "--templates", "/does/not/exist"}, code: 1, err: "--templates: /does/not/exist is not a folder"},
 		{args: []string{"preview", "7", "--columns", "/does/not/exist"}, code: 1, err: "/does/not/exist", oneErrLine: true},
 		{args: []string{"subscribers", "import", "-", "--confirmed"}, stdin: "email\n", code: 2, err: "consent-note"},
@@ -170,11 +172,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"workers = \"many\"\n", "workers: invalid value"},
 		{"this is not toml", "config file"},
 		{"dry-run = true\n", `unknown key "dry-run"`},
+		{"smtp_password = hunter2secret\n", "line 1: not valid TOML"},
 	} {
 		os.WriteFile(conf, []byte(tt.file), 0o600)
 		_, errOut, code := c.run("", "send", "--dry-run", "--config", conf)
-		if code != 2 || !strings.Contains(errOut, tt.want) {
-			t.Errorf("%q: exit %d, stderr %q, want %q", tt.file, code, errOut, tt.want)
+		if code != 2 || !strings.Contains(errOut, tt.want) || strings.Contains(errOut, "hunter") {
+			t.Errorf("%q: exit %d, stderr %q, want %q (and no secret)", tt.file, code, errOut, tt.want)
 		}
 	}
 	c.env["NEWSLETTER_SMTP_TLS"] = "sometimes"
