@@ -137,11 +137,22 @@ func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
 	return nil
 }
 
-// OutboxDepth counts items not yet sent or failed (a metric).
-func OutboxDepth(ctx context.Context, d *DB) (int, error) {
-	var n int
-	if err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count outbox: %w", err)
+// OutboxDepth counts the items still waiting to go out, per kind (every
+// known kind appears, with 0 when none waits).
+func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
+	out := map[string]int{OutboxKindConfirm: 0}
+	rows, err := d.sql.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
+	if err != nil {
+		return nil, fmt.Errorf("count outbox: %w", err)
 	}
-	return n, nil
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var n int
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, fmt.Errorf("count outbox: %w", err)
+		}
+		out[kind] = n
+	}
+	return out, rows.Err()
 }

@@ -77,7 +77,7 @@ func TestOutboxWorker(t *testing.T) {
 	}()
 	eventually(t, "the outbox to drain", func() bool {
 		n, err := db.OutboxDepth(ctx, e.db)
-		return err == nil && n == 0
+		return err == nil && n[db.OutboxKindConfirm] == 0
 	})
 	cancel()
 	<-done

@@ -266,12 +266,3 @@ func (m *Mailer) SendTest(ctx context.Context, col *templates.Column, address st
 	}
 	return nil
 }
-
-// ActiveSubscribers counts who a new campaign would go to now.
-func (m *Mailer) ActiveSubscribers(ctx context.Context) (int, error) {
-	counts, err := m.store.CountByStatus(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return counts[subscribers.StatusActive], nil
-}

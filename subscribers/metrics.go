@@ -92,7 +92,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(n), string(st))
 		}
 	}
-	depth, err := outboxDepth(ctx, c.store.db)
+	depth, err := db.OutboxDepth(ctx, c.store.db)
 	if err != nil {
 		c.log.Error("metrics: outbox depth", "err", err)
 		ch <- prometheus.NewInvalidMetric(c.outboxDesc, err)
@@ -101,22 +101,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, n := range depth {
 		ch <- prometheus.MustNewConstMetric(c.outboxDesc, prometheus.GaugeValue, float64(n), kind)
 	}
-}
-
-func outboxDepth(ctx context.Context, d *db.DB) (map[string]int, error) {
-	out := map[string]int{db.OutboxKindConfirm: 0}
-	rows, err := d.SQL().QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
-	if err != nil {
-		return nil, fmt.Errorf("outbox depth: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, fmt.Errorf("outbox depth: %w", err)
-		}
-		out[k] = n
-	}
-	return out, rows.Err()
 }
