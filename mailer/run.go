@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -94,27 +95,30 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 			errs = append(errs, err)
 		}
 	}
-	for _, c := range p.Resume {
-		m.log.Info("resuming unfinished campaign", "column", c.Number)
+	// run sends one campaign and says whether the job must stop: on
+	// cancellation (err is returned as is) or a configuration error.
+	run := func(c *Campaign) (stop bool, err error) {
 		res, err := m.RunCampaign(ctx, c, ro)
 		if res != nil {
 			results = append(results, res)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return results, err
-			}
-			addErr(err)
-			if errors.Is(err, ErrSMTPConfig) {
-				return results, m.joinErrors(errs)
-			}
+		switch {
+		case err == nil:
+			return false, nil
+		case ctx.Err() != nil:
+			return true, err
+		}
+		addErr(err)
+		return errors.Is(err, ErrSMTPConfig), nil
+	}
+	for _, c := range p.Resume {
+		m.log.Info("resuming unfinished campaign", "column", c.Number)
+		if stop, err := run(c); stop {
+			return results, cmp.Or(err, m.joinErrors(errs))
 		}
 	}
-	if len(p.New) == 0 {
-		if len(p.Resume) == 0 {
-			m.log.Info("nothing to send", "why", p.Why)
-		}
-		return results, m.joinErrors(errs)
+	if len(p.New) == 0 && len(p.Resume) == 0 {
+		m.log.Info("nothing to send", "why", p.Why)
 	}
 	for _, col := range p.New {
 		if ctx.Err() != nil {
@@ -130,18 +134,8 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 			continue
 		}
 		m.log.Info("campaign started", "column", col.Number, "subject", col.Subject, "recipients", c.Recipients)
-		res, err := m.RunCampaign(ctx, c, ro)
-		if res != nil {
-			results = append(results, res)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return results, err
-			}
-			addErr(err)
-			if errors.Is(err, ErrSMTPConfig) {
-				break
-			}
+		if stop, err := run(c); stop {
+			return results, cmp.Or(err, m.joinErrors(errs))
 		}
 	}
 	return results, m.joinErrors(errs)
