@@ -323,31 +323,11 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email,
 		}
 		fmt.Fprintf(w, "\nService mails (%d):\n", len(outbox))
 		for _, m := range outbox {
-			fmt.Fprintf(w, "  %s  %s mail, %s after %d attempt(s)", stamp(m.CreatedAt), m.Kind, m.State, m.Attempts)
-			if !m.SentAt.IsZero() {
-				fmt.Fprintf(w, ", accepted %s", stamp(m.SentAt))
-			}
-			fmt.Fprintln(w)
-			if m.MessageID != "" {
-				fmt.Fprintf(w, "      Message-ID:   %s\n", m.MessageID)
-			}
-			if m.LastReply != "" {
-				fmt.Fprintf(w, "      Last reply:   %s\n", m.LastReply)
-			}
+			printMailRecord(w, fmt.Sprintf("%s  %s mail,", stamp(m.CreatedAt), m.Kind), m.State, m.Attempts, m.SentAt, m.MessageID, m.LastReply)
 		}
 		fmt.Fprintf(w, "\nColumns (%d delivery record(s), newest first):\n", len(deliveries))
 		for _, d := range deliveries {
-			fmt.Fprintf(w, "  %03d  %s: %s after %d attempt(s)", d.Column, d.Subject, d.State, d.Attempts)
-			if !d.SentAt.IsZero() {
-				fmt.Fprintf(w, ", accepted %s", stamp(d.SentAt))
-			}
-			fmt.Fprintln(w)
-			if d.MessageID != "" {
-				fmt.Fprintf(w, "      Message-ID:   %s\n", d.MessageID)
-			}
-			if d.LastReply != "" {
-				fmt.Fprintf(w, "      Last reply:   %s\n", d.LastReply)
-			}
+			printMailRecord(w, fmt.Sprintf("%03d  %s:", d.Column, d.Subject), d.State, d.Attempts, d.SentAt, d.MessageID, d.LastReply)
 		}
 		return nil
 	case "json":
@@ -373,6 +353,22 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email,
 		return enc.Encode(out)
 	}
 	return usagef("--format: %q is not one of text, json", format)
+}
+
+// printMailRecord is one mail in the access answer: what it was, how it
+// stands, and the server's trace of it.
+func printMailRecord(w io.Writer, head, state string, attempts int, sentAt time.Time, messageID, reply string) {
+	fmt.Fprintf(w, "  %s %s after %d attempt(s)", head, state, attempts)
+	if !sentAt.IsZero() {
+		fmt.Fprintf(w, ", accepted %s", stamp(sentAt))
+	}
+	fmt.Fprintln(w)
+	if messageID != "" {
+		fmt.Fprintf(w, "      Message-ID:   %s\n", messageID)
+	}
+	if reply != "" {
+		fmt.Fprintf(w, "      Last reply:   %s\n", reply)
+	}
 }
 
 func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, file string, confirmed bool, note string) error {
