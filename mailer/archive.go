@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/db"
-	"newsletter/templates"
 )
 
 // ArchiveColumns returns every column that has a campaign, as it was sent
 // (parsed from the source kept with the campaign, so a later edit of the
 // file does not change the "view in browser" page), newest first. A
 // campaign from before sources were kept is taken from the columns folder.
-func ArchiveColumns(ctx context.Context, d *db.DB, dir string, loc *time.Location) ([]*templates.Column, error) {
+func ArchiveColumns(ctx context.Context, d *db.DB, dir string, loc *time.Location) ([]*columns.Column, error) {
 	rows, err := d.SQL().QueryContext(ctx, `SELECT column_number, file, source FROM campaigns ORDER BY column_number DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
@@ -38,22 +38,22 @@ func ArchiveColumns(ctx context.Context, d *db.DB, dir string, loc *time.Locatio
 	}
 	rows.Close()
 
-	var folder []*templates.Column
+	var folder []*columns.Column
 	folderRead := false
-	out := make([]*templates.Column, 0, len(camps))
+	out := make([]*columns.Column, 0, len(camps))
 	for _, s := range camps {
 		if s.source != nil {
-			col, err := templates.ParseColumn(s.file, s.source, loc)
+			col, err := columns.Parse(s.file, s.source, loc)
 			if err == nil {
 				out = append(out, col)
 				continue
 			}
 		}
 		if !folderRead {
-			folder, _, _ = templates.DiscoverColumns(dir, loc)
+			folder, _, _ = columns.Discover(dir, loc)
 			folderRead = true
 		}
-		if col := templates.FindColumn(folder, s.number); col != nil && col.Number == s.number {
+		if col := columns.Find(folder, s.number); col != nil && col.Number == s.number {
 			out = append(out, col)
 		}
 	}

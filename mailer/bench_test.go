@@ -19,6 +19,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"newsletter/columns"
 	"newsletter/db"
 	"newsletter/templates"
 )
@@ -38,14 +39,14 @@ import (
 const benchWorkers = 4
 
 // benchRenderer renders the real sample column with the real templates.
-func benchRenderer(b *testing.B) (*templates.MailRenderer, *templates.Column) {
+func benchRenderer(b *testing.B) (*templates.MailRenderer, *columns.Column) {
 	b.Helper()
 	r, err := templates.NewMailRenderer(templates.MailOptions{Lang: "de", ListName: "KNIEPUNKT",
 		Imprint: "Kniepunkt, Musterstraße 1, 12345 Berlin", BaseURL: "https://news.example.org"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	col, err := templates.ParseColumnFile(filepath.Join("..", "templates", "testdata", "030-heisse-ki-luft.txt"), time.UTC)
+	col, err := columns.ParseFile(filepath.Join("..", "templates", "testdata", "030-heisse-ki-luft.txt"), time.UTC)
 	if err != nil {
 		b.Fatal(err)
 	}

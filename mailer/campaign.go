@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/db"
-	"newsletter/templates"
 )
 
 // Campaign is the sending of one column to the subscribers who were active
@@ -74,14 +74,14 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 // campaign renders them, and an edit or a deletion of the file afterwards
 // changes nothing for it. A column that already has a campaign gets
 // ErrCampaignExists.
-func StartCampaign(ctx context.Context, d *db.DB, col *templates.Column) (*Campaign, error) {
+func StartCampaign(ctx context.Context, d *db.DB, col *columns.Column) (*Campaign, error) {
 	src, err := os.ReadFile(col.File)
 	if err != nil {
 		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 	}
 	// The file may have changed since col was parsed from it: what is
 	// stored must be what is sent, so title and subject come from src.
-	frozen, err := templates.ParseColumn(col.File, src, time.UTC)
+	frozen, err := columns.Parse(col.File, src, time.UTC)
 	if err != nil {
 		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/db"
 	"newsletter/mailer/smtptest"
 	"newsletter/subscribers"
@@ -21,9 +22,9 @@ import (
 // pin what this package does (headers, MIME) and not the templates.
 type fakeRenderer struct{}
 
-type fakePrepared struct{ c *templates.Column }
+type fakePrepared struct{ c *columns.Column }
 
-func (fakeRenderer) Prepare(c *templates.Column) (Prepared, error) { return fakePrepared{c}, nil }
+func (fakeRenderer) Prepare(c *columns.Column) (Prepared, error) { return fakePrepared{c}, nil }
 
 func (p fakePrepared) Personalize(r templates.Recipient) templates.RenderedMail {
 	return templates.RenderedMail{
@@ -145,9 +146,9 @@ func (e *testEnv) writeColumn(number int, title string) string {
 	return path
 }
 
-func (e *testEnv) column(number int) *templates.Column {
+func (e *testEnv) column(number int) *columns.Column {
 	e.t.Helper()
-	col, err := templates.ParseColumnFile(filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number)), time.UTC)
+	col, err := columns.ParseFile(filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number)), time.UTC)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"newsletter/columns"
 	"newsletter/db"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -27,7 +28,7 @@ type Prepared interface {
 
 // Renderer renders a column once per campaign.
 type Renderer interface {
-	Prepare(c *templates.Column) (Prepared, error)
+	Prepare(c *columns.Column) (Prepared, error)
 }
 
 // TemplateRenderer adapts the templates package's renderer.
@@ -35,7 +36,7 @@ func TemplateRenderer(r *templates.MailRenderer) Renderer { return templateRende
 
 type templateRenderer struct{ r *templates.MailRenderer }
 
-func (t templateRenderer) Prepare(c *templates.Column) (Prepared, error) { return t.r.Prepare(c) }
+func (t templateRenderer) Prepare(c *columns.Column) (Prepared, error) { return t.r.Prepare(c) }
 
 // Mailer sends campaigns and outbox mails. One per process: its lease
 // owner id tells this process's claims apart from every other sender's.
@@ -113,28 +114,28 @@ var ErrColumnFileGone = errors.New("column file is gone")
 // started: parsed from the source kept with the campaign. Only a campaign
 // started before sources were kept reads its file again: by number in the
 // columns folder, else at the path recorded when it started.
-func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*templates.Column, error) {
+func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, error) {
 	src, ok, err := campaignSource(ctx, m.db, c.ID)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		col, err := templates.ParseColumn(c.File, src, m.opts.Location)
+		col, err := columns.Parse(c.File, src, m.opts.Location)
 		if err != nil {
 			return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
 		}
 		return col, nil
 	}
 	if m.opts.ColumnsDir != "" {
-		cols, _, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
+		cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
 		if err == nil {
-			if col := templates.FindColumn(cols, c.Number); col != nil {
+			if col := columns.Find(cols, c.Number); col != nil {
 				return col, nil
 			}
 		}
 	}
 	if c.File != "" {
-		if col, err := templates.ParseColumnFile(c.File, m.opts.Location); err == nil && col.Number == c.Number {
+		if col, err := columns.ParseFile(c.File, m.opts.Location); err == nil && col.Number == c.Number {
 			return col, nil
 		}
 	}

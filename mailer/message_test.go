@@ -21,6 +21,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"newsletter/columns"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -29,7 +30,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // goldenEnvelope is one fixed message: fixed date, Message-ID and boundary.
 func goldenEnvelope(c *composer) envelope {
-	col := &templates.Column{Number: 30, TitleLine: "KNIEPUNKT 030: Heiße KI-Luft", Subject: "KNIEPUNKT 030: Heiße KI-Luft"}
+	col := &columns.Column{Number: 30, TitleLine: "KNIEPUNKT 030: Heiße KI-Luft", Subject: "KNIEPUNKT 030: Heiße KI-Luft"}
 	unsub := "https://news.example.org/unsubscribe?token=AQ2x3l0bfQ9bLk6Lz3a0lXGz"
 	rm := fakePrepared{col}.Personalize(templates.Recipient{Email: "anna@example.net", Name: "Anna Müller", UnsubscribeURL: unsub})
 	return envelope{

@@ -10,17 +10,18 @@ import (
 	"fmt"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
 
 // Plan is what the scheduler's job would do now.
 type Plan struct {
-	Columns  []*templates.Column // every usable column, by number
-	Problems []error             // column files that could not be used
-	Resume   []*Campaign         // unfinished campaigns, by column number
-	New      []*templates.Column // new due columns to start, oldest first
-	Why      string              // when New is empty: why nothing is new
+	Columns  []*columns.Column // every usable column, by number
+	Problems []error           // column files that could not be used
+	Resume   []*Campaign       // unfinished campaigns, by column number
+	New      []*columns.Column // new due columns to start, oldest first
+	Why      string            // when New is empty: why nothing is new
 }
 
 // ErrAlreadySent refuses to send a column whose campaign is finished.
@@ -34,7 +35,7 @@ var ErrNoColumn = errors.New("no such column")
 
 // Plan discovers the columns and decides what a run would send now.
 func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
-	cols, problems, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
+	cols, problems, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +52,14 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	now := m.db.Now()
-	p.New = templates.NewColumns(cols, sent, now)
+	p.New = columns.NewColumns(cols, sent, now)
 	if len(p.New) == 0 {
 		if len(cols) == 0 {
 			p.Why = fmt.Sprintf("no column files in %s", m.opts.ColumnsDir)
 		} else {
 			newest := cols[len(cols)-1]
 			p.Why = fmt.Sprintf("newest column %03d is %s", newest.Number,
-				templates.ExplainColumn(newest, cols, sent, sending, now))
+				columns.Explain(newest, cols, sent, sending, now))
 		}
 	}
 	return p, nil
@@ -204,12 +205,12 @@ func (m *Mailer) RunCampaignLocked(ctx context.Context, c *Campaign, ro RunOptio
 }
 
 // FindColumn parses the columns folder and returns column number.
-func (m *Mailer) FindColumn(number int) (*templates.Column, error) {
-	cols, _, err := templates.DiscoverColumns(m.opts.ColumnsDir, m.opts.Location)
+func (m *Mailer) FindColumn(number int) (*columns.Column, error) {
+	cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
 	if err != nil {
 		return nil, err
 	}
-	col := templates.FindColumn(cols, number)
+	col := columns.Find(cols, number)
 	if col == nil {
 		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.opts.ColumnsDir)
 	}
@@ -219,7 +220,7 @@ func (m *Mailer) FindColumn(number int) (*templates.Column, error) {
 // SendTest sends one copy of col to address and records nothing: the
 // admin's test mail. When the address belongs to a subscriber, the copy
 // carries their real unsubscribe link; otherwise a dummy one.
-func (m *Mailer) SendTest(ctx context.Context, col *templates.Column, address string) error {
+func (m *Mailer) SendTest(ctx context.Context, col *columns.Column, address string) error {
 	email, _, err := subscribers.NormalizeEmail(address)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/templates"
 )
 
@@ -33,8 +34,8 @@ type ArchiveEntry struct {
 	Title     string
 	TitleLine string
 	Date      time.Time
-	BodyHTML  template.HTML    // the article, filled by Archive.Get only
-	Links     []templates.Link // further reading, when BodyHTML does not carry it
+	BodyHTML  template.HTML  // the article, filled by Archive.Get only
+	Links     []columns.Link // further reading, when BodyHTML does not carry it
 }
 
 // Archive gives the columns that have been sent; the web side shows

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"newsletter/columns"
 	"newsletter/db"
 	"newsletter/templates"
 )
@@ -116,7 +117,7 @@ func newWebEnv(t testing.TB, mutate func(*WebConfig)) *webEnv {
 	}
 	archive := &fakeArchive{cols: []ArchiveEntry{
 		{Number: 30, Title: "Heiße KI-Luft", TitleLine: "KNIEPUNKT 030: Heiße KI-Luft", Date: time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC),
-			BodyHTML: "<p>Im Silicon Valley</p>", Links: []templates.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
+			BodyHTML: "<p>Im Silicon Valley</p>", Links: []columns.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
 		{Number: 29, Title: "Vorher", TitleLine: "KNIEPUNKT 029: Vorher"},
 	}}
 	web, err := NewWeb(cfg, WebDeps{OptIn: optin, Pages: pages, Archive: archive, Metrics: metrics,

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"newsletter/columns"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,11 +31,11 @@ func pageSamples() map[string]any {
 		TitleLine string
 		Date      time.Time
 		BodyHTML  any
-		Links     []Link
+		Links     []columns.Link
 	}
 	col := entry{Number: 30, Title: "Heiße KI-Luft", TitleLine: "KNIEPUNKT 030: Heiße KI-Luft",
 		Date: time.Date(2026, 3, 30, 7, 0, 0, 0, time.UTC), BodyHTML: "<p>Text</p>",
-		Links: []Link{{Label: "Quelle: eins", URL: "https://example.org/a?b=1&c=2"}}}
+		Links: []columns.Link{{Label: "Quelle: eins", URL: "https://example.org/a?b=1&c=2"}}}
 	return map[string]any{
 		"index":        form{Email: "a@b", Name: "<Ann>", Errors: map[string]string{"email": "bad <email>"}},
 		"subscribed":   nil,

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"newsletter/columns"
+
 	"bytes"
 	"crypto/rand"
 	"embed"
@@ -100,7 +102,7 @@ type MailData struct {
 	ListName     string
 	BaseURL      string
 	ArchiveURL   string // "view in browser"
-	Column       *Column
+	Column       *columns.Column
 	Preheader    string
 	Body         htmltemplate.HTML // body.html.tmpl's output (HTML part)
 	MarkdownHTML htmltemplate.HTML // a Markdown column's body (body.html.tmpl)
@@ -230,12 +232,12 @@ func readMailTemplate(dir, name string) ([]byte, string, error) {
 }
 
 // mailSampleColumn exercises every part of the templates at start-up.
-func mailSampleColumn() *Column {
-	return &Column{
+func mailSampleColumn() *columns.Column {
+	return &columns.Column{
 		Series: "SAMPLE", Number: 1, Title: "Sample", TitleLine: "SAMPLE 001: Sample",
-		Subject: "SAMPLE 001: Sample", Preheader: "Sample", Format: FormatText,
-		Blocks: []Block{{Kind: BlockParagraph, Text: "Text with https://example.org/ in it."}},
-		Links:  []Link{{Label: "Label", URL: "https://example.org/a"}, {URL: "https://example.org/b"}},
+		Subject: "SAMPLE 001: Sample", Preheader: "Sample", Format: columns.FormatText,
+		Blocks: []columns.Block{{Kind: columns.BlockParagraph, Text: "Text with https://example.org/ in it."}},
+		Links:  []columns.Link{{Label: "Label", URL: "https://example.org/a"}, {URL: "https://example.org/b"}},
 	}
 }
 
@@ -249,7 +251,7 @@ func mailPreheaderPad() htmltemplate.HTML {
 // Personalize fills them in by concatenation, so sending to many readers
 // costs no template work. Safe for concurrent use.
 type PreparedMail struct {
-	col        *Column
+	col        *columns.Column
 	subject    string
 	archiveURL string
 	body       htmltemplate.HTML
@@ -265,7 +267,7 @@ type mailChunks struct {
 }
 
 // Prepare renders c once: HTML (CSS inlined by premailer) and text.
-func (r *MailRenderer) Prepare(c *Column) (*PreparedMail, error) {
+func (r *MailRenderer) Prepare(c *columns.Column) (*PreparedMail, error) {
 	d := r.mailData(c)
 	body, err := r.bodyHTML(&d)
 	if err != nil {
@@ -308,7 +310,7 @@ func (r *MailRenderer) Prepare(c *Column) (*PreparedMail, error) {
 
 // BodyHTML renders only the article text of c (no title, no further
 // reading, no mail chrome), for the web archive page.
-func (r *MailRenderer) BodyHTML(c *Column) (htmltemplate.HTML, error) {
+func (r *MailRenderer) BodyHTML(c *columns.Column) (htmltemplate.HTML, error) {
 	d := r.mailData(c)
 	return r.bodyHTML(&d)
 }
@@ -321,7 +323,7 @@ func (r *MailRenderer) bodyHTML(d *MailData) (htmltemplate.HTML, error) {
 	return htmltemplate.HTML(b.String()), nil
 }
 
-func (r *MailRenderer) mailData(c *Column) MailData {
+func (r *MailRenderer) mailData(c *columns.Column) MailData {
 	list := r.opts.ListName
 	if list == "" {
 		list = c.Series
@@ -333,7 +335,7 @@ func (r *MailRenderer) mailData(c *Column) MailData {
 		ArchiveURL:   r.archiveURL(c),
 		Column:       c,
 		Preheader:    c.Preheader,
-		MarkdownHTML: htmltemplate.HTML(c.mdHTML),
+		MarkdownHTML: htmltemplate.HTML(c.MarkdownHTML()),
 		Imprint:      strings.TrimSpace(r.opts.Imprint),
 		Recipient: Recipient{
 			Email:          r.slots[slotEmail],
@@ -350,7 +352,7 @@ func (r *MailRenderer) mailData(c *Column) MailData {
 	return d
 }
 
-func (r *MailRenderer) archiveURL(c *Column) string {
+func (r *MailRenderer) archiveURL(c *columns.Column) string {
 	return r.opts.BaseURL + "/archive/" + strconv.Itoa(c.Number)
 }
 
@@ -409,7 +411,7 @@ func (m *mailChunks) fill(vals *[mailSlotCount]string) string {
 // that is not http(s) is replaced, as html/template would.
 func (p *PreparedMail) Personalize(rc Recipient) RenderedMail {
 	unsub := rc.UnsubscribeURL
-	if !columnIsWebURL(unsub) {
+	if !columns.IsWebURL(unsub) {
 		unsub = "#invalid-unsubscribe-url"
 	}
 	tv := [mailSlotCount]string{
@@ -437,7 +439,7 @@ func (p *PreparedMail) Subject() string { return p.subject }
 func (p *PreparedMail) ArchiveURL() string { return p.archiveURL }
 
 // Column is the column this mail was prepared from.
-func (p *PreparedMail) Column() *Column { return p.col }
+func (p *PreparedMail) Column() *columns.Column { return p.col }
 
 // BodyHTML is the column's article text as HTML, without title, further
 // reading (Column().Links) and mail chrome, for the web archive page. It

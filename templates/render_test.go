@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"newsletter/columns"
+
 	"flag"
 	"html"
 	"os"
@@ -36,7 +38,7 @@ func newTestRenderer(t testing.TB, opts MailOptions) *MailRenderer {
 // renderSample renders the sample column for the preview reader.
 func renderSample(t testing.TB, opts MailOptions) (*PreparedMail, RenderedMail) {
 	t.Helper()
-	c, err := ParseColumn("testdata/030-heisse-ki-luft.txt", readSample(t), berlin(t))
+	c, err := columns.Parse("testdata/030-heisse-ki-luft.txt", readSample(t), berlin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestRenderTextWidth(t *testing.T) {
 		"Zum Weiterlesen:\n" +
 		strings.Repeat("Sehr lange Beschriftung ", 5) + ": " + long + "\n" +
 		"Kurz: https://example.org/k\n" + long + "\n"
-	c, err := ParseColumn("040.txt", []byte(src), nil)
+	c, err := columns.Parse("040.txt", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +181,12 @@ func TestRenderXSS(t *testing.T) {
 	src := "KNIEPUNKT 041: " + evil + "\n" +
 		"Absatz " + evil + " & <img src=x onerror=alert(1)> https://example.org/?a=<b>\n" +
 		"Zum Weiterlesen:\n" + evil + ": https://example.org/x\n"
-	c, err := ParseColumn("041.txt", []byte(src), nil)
+	c, err := columns.Parse("041.txt", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A quote cannot sneak into an href: such a link is refused outright.
-	if _, err := ParseColumn("041.txt", []byte(strings.Replace(src, "/x\n", `/"onmouseover="x`+"\n", 1)), nil); err == nil {
+	if _, err := columns.Parse("041.txt", []byte(strings.Replace(src, "/x\n", `/"onmouseover="x`+"\n", 1)), nil); err == nil {
 		t.Error("a link with a quote in its URL should not parse")
 	}
 	c.Preheader = evil
@@ -232,7 +234,7 @@ func TestRenderXSS(t *testing.T) {
 
 	// Markdown: raw HTML is dropped, javascript: links are not links.
 	md := "# KNIEPUNKT 042: T\n\n" + evil + "\n\nText <img src=x onerror=alert(1)> [klick](javascript:alert(1))\n"
-	c, err = ParseColumn("042.md", []byte(md), nil)
+	c, err = columns.Parse("042.md", []byte(md), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +301,7 @@ func TestRenderEnglish(t *testing.T) {
 func TestRenderMarkdown(t *testing.T) {
 	src := "---\ntitle: KNIEPUNKT 043: Markdown\npreheader: Kurz gesagt\n---\n\nEin *Absatz* mit [Link](https://example.org/l) und https://example.org/bare.\n\n" +
 		"- eins\n- zwei\n\n> Zitat, lang genug " + strings.Repeat("zum Umbrechen ", 8) + "\n\n## Weiterlesen\n\n- [Quelle](https://example.org/q)\n"
-	c, err := ParseColumn("043.md", []byte(src), nil)
+	c, err := columns.Parse("043.md", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +338,7 @@ func TestBodyHTML(t *testing.T) {
 		t.Errorf("MailRenderer.BodyHTML differs: %v", err)
 	}
 	// Bare URLs in a paragraph become links there.
-	c, err := ParseColumn("044.txt", []byte("KNIEPUNKT 044: T\nSiehe https://example.org/a_(b). Und (https://example.org/c).\n"), nil)
+	c, err := columns.Parse("044.txt", []byte("KNIEPUNKT 044: T\nSiehe https://example.org/a_(b). Und (https://example.org/c).\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +406,7 @@ func BenchmarkPersonalize(b *testing.B) {
 // BenchmarkPrepare is the once-per-column cost (templates and premailer).
 func BenchmarkPrepare(b *testing.B) {
 	r := newTestRenderer(b, testMailOptions())
-	c, err := ParseColumn("030.txt", readSample(b), nil)
+	c, err := columns.Parse("030.txt", readSample(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

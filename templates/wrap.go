@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"newsletter/columns"
+
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -72,37 +74,37 @@ func mailLinkLine(label, url string) string {
 
 // columnText renders the body of c as wrapped plain text: the blocks, then
 // the further-reading list under heading.
-func columnText(c *Column, heading string) string {
+func columnText(c *columns.Column, heading string) string {
 	var b strings.Builder
-	prev := BlockKind("")
+	prev := columns.BlockKind("")
 	for _, bl := range c.Blocks {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 			// A list reads as one unit: no blank line between its items.
-			if !(bl.Kind == BlockListItem && prev == BlockListItem) {
+			if !(bl.Kind == columns.BlockListItem && prev == columns.BlockListItem) {
 				b.WriteByte('\n')
 			}
 		}
 		prev = bl.Kind
 		indent := strings.Repeat("   ", bl.Level)
 		switch bl.Kind {
-		case BlockHeading:
+		case columns.BlockHeading:
 			t := mailWrap(bl.Text, MailTextWidth, "", "")
 			u := "-"
 			if bl.Level <= 1 {
 				u = "="
 			}
 			b.WriteString(t + "\n" + mailUnderline(u, t))
-		case BlockListItem:
+		case columns.BlockListItem:
 			hang := strings.Repeat(" ", utf8.RuneCountInString(bl.Marker)+1)
 			first := indent + hang
 			if bl.Marker != "" {
 				first = indent + bl.Marker + " "
 			}
 			b.WriteString(mailWrap(bl.Text, MailTextWidth, first, indent+hang))
-		case BlockQuote:
+		case columns.BlockQuote:
 			b.WriteString(mailWrap(bl.Text, MailTextWidth, indent+"> ", indent+"> "))
-		case BlockCode:
+		case columns.BlockCode:
 			lines := strings.Split(bl.Text, "\n")
 			for i, l := range lines {
 				if i > 0 {
@@ -110,7 +112,7 @@ func columnText(c *Column, heading string) string {
 				}
 				b.WriteString(strings.TrimRight(indent+"    "+l, " "))
 			}
-		case BlockRule:
+		case columns.BlockRule:
 			b.WriteString("* * *")
 		default:
 			b.WriteString(mailWrap(bl.Text, MailTextWidth, indent, indent))
@@ -159,7 +161,7 @@ func mailLinkify(s string) []mailSegment {
 			break
 		}
 		u := s[start:end]
-		if !columnIsWebURL(u) {
+		if !columns.IsWebURL(u) {
 			continue
 		}
 		if start > last {

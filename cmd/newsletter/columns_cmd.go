@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/mailer"
-	"newsletter/templates"
 )
 
 // columnsCommand is `newsletter columns`: every column found with its
@@ -23,7 +23,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer app.Close()
-	cols, problems, err := templates.DiscoverColumns(cfg.Columns, cfg.Location)
+	cols, problems, err := columns.Discover(cfg.Columns, cfg.Location)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		}
 	}
 	now := app.DB.Now()
-	states := templates.ColumnStates(cols, sent, sending, now)
+	states := columns.States(cols, sent, sending, now)
 
 	// One row per column number: files found, and campaigns whose file is gone.
 	type row struct {
@@ -66,9 +66,9 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if seen[c.Number] {
 			continue
 		}
-		st := templates.StateSent
+		st := columns.StateSent
 		if !c.Finished() {
-			st = templates.StateSending
+			st = columns.StateSending
 		}
 		state, err := stateText(ctx, app, st, c)
 		if err != nil {
@@ -88,7 +88,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	}
 
 	fmt.Fprintln(env.Stdout)
-	next := templates.NewColumns(cols, sent, now)
+	next := columns.NewColumns(cols, sent, now)
 	switch {
 	case len(next) > 0:
 		n := next[0]
@@ -103,12 +103,12 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	default:
 		newest := cols[len(cols)-1]
 		switch states[newest.Number] {
-		case templates.StateSent, templates.StateSending:
+		case columns.StateSent, columns.StateSending:
 			fmt.Fprintf(env.Stdout, "Next: nothing new; the newest column, %03d, already has its campaign. Add a column numbered above %03d to send more.\n",
 				newest.Number, newest.Number)
 		default:
 			fmt.Fprintf(env.Stdout, "Next: nothing new; newest column %03d is %s.\n", newest.Number,
-				templates.ExplainColumn(newest, cols, sent, sending, now))
+				columns.Explain(newest, cols, sent, sending, now))
 		}
 	}
 	for _, c := range camps {
@@ -120,7 +120,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 }
 
 // stateText is the state column: the state, and for a campaign its counts.
-func stateText(ctx context.Context, app *App, st templates.ColumnState, c *mailer.Campaign) (string, error) {
+func stateText(ctx context.Context, app *App, st columns.State, c *mailer.Campaign) (string, error) {
 	if c == nil {
 		return string(st), nil
 	}
@@ -129,7 +129,7 @@ func stateText(ctx context.Context, app *App, st templates.ColumnState, c *maile
 		return "", err
 	}
 	label := string(st)
-	if st == templates.StateSent && n.Sent == 0 {
+	if st == columns.StateSent && n.Sent == 0 {
 		label = "finished" // nobody got it: "sent" would mislead
 	}
 	s := fmt.Sprintf("%s (%d sent, %d failed", label, n.Sent, n.Failed)
@@ -142,7 +142,7 @@ func stateText(ctx context.Context, app *App, st templates.ColumnState, c *maile
 	return s + ")", nil
 }
 
-func whyNew(c *templates.Column, sent map[int]bool) string {
+func whyNew(c *columns.Column, sent map[int]bool) string {
 	maxSent := 0
 	for n := range sent {
 		maxSent = max(maxSent, n)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/templates"
 )
 
@@ -66,11 +67,11 @@ func previewColumn(w io.Writer, columnsDir string, loc *time.Location, number in
 	default:
 		return fmt.Errorf("preview: unknown mode %q (want text, html or both)", mode)
 	}
-	cols, problems, err := templates.DiscoverColumns(columnsDir, loc)
+	cols, problems, err := columns.Discover(columnsDir, loc)
 	if err != nil {
 		return err
 	}
-	c := templates.FindColumn(cols, number)
+	c := columns.Find(cols, number)
 	if c == nil {
 		msg := fmt.Sprintf("no column %03d in %s", number, columnsDir)
 		if number == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"newsletter/columns"
 	"newsletter/mailer"
 	"newsletter/templates"
 )
@@ -174,7 +175,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 
 // pickColumn is column number, or else the one a run would send next, or
 // else the newest column.
-func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*templates.Column, error) {
+func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Column, error) {
 	if number != 0 {
 		return m.FindColumn(number)
 	}
@@ -215,7 +216,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		fmt.Fprintf(w, "Column %03d would go to %s.\n", c.Number, countOf(n, "more active subscriber", "more active subscribers"))
 		return nil
 	}
-	describeNew := func(col *templates.Column) error {
+	describeNew := func(col *columns.Column) error {
 		fmt.Fprintf(w, "Would send column %03d %q (%s) to:\n", col.Number, col.Subject, col.File)
 		n, err := m.EachActiveSubscriber(ctx, list)
 		if err != nil {

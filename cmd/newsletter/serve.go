@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"newsletter/columns"
 	"newsletter/db"
 	"newsletter/mailer"
 	"newsletter/subscribers"
@@ -173,11 +174,11 @@ type columnArchive struct {
 var _ subscribers.Archive = (*columnArchive)(nil)
 
 // sent returns the sent columns, newest first.
-func (a *columnArchive) sent(ctx context.Context) ([]*templates.Column, error) {
+func (a *columnArchive) sent(ctx context.Context) ([]*columns.Column, error) {
 	return mailer.ArchiveColumns(ctx, a.db, a.dir, a.loc)
 }
 
-func archiveEntry(c *templates.Column) subscribers.ArchiveEntry {
+func archiveEntry(c *columns.Column) subscribers.ArchiveEntry {
 	return subscribers.ArchiveEntry{Number: c.Number, Title: c.Title, TitleLine: c.TitleLine, Date: c.Date, Links: c.Links}
 }
 

@@ -1,4 +1,4 @@
-package templates
+package columns
 
 import (
 	"fmt"
@@ -9,25 +9,25 @@ import (
 	"time"
 )
 
-// DuplicateColumnError reports files that claim the same column number.
+// DuplicateError reports files that claim the same column number.
 // None of them is used until the author resolves it: sending the wrong one
 // cannot be undone.
-type DuplicateColumnError struct {
+type DuplicateError struct {
 	Number int
 	Files  []string
 }
 
-func (e *DuplicateColumnError) Error() string {
+func (e *DuplicateError) Error() string {
 	return fmt.Sprintf("%s: all are column %03d; none of them is used until only one is left",
 		strings.Join(e.Files, ", "), e.Number)
 }
 
-// DiscoverColumns parses every *.txt and *.md file in dir (not hidden
+// Discover parses every *.txt and *.md file in dir (not hidden
 // files, not subfolders) and returns the columns sorted by number. A file
 // that fails to parse, or shares its number with another file, is reported
 // in problems and left out; the other columns are unaffected. err is only
 // for a folder that cannot be read.
-func DiscoverColumns(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
+func Discover(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read columns folder: %w", err)
@@ -51,7 +51,7 @@ func DiscoverColumns(dir string, loc *time.Location) (cols []*Column, problems [
 				continue
 			}
 		}
-		c, err := ParseColumnFile(path, loc)
+		c, err := ParseFile(path, loc)
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -63,7 +63,7 @@ func DiscoverColumns(dir string, loc *time.Location) (cols []*Column, problems [
 			cols = append(cols, cs[0])
 			continue
 		}
-		d := &DuplicateColumnError{Number: n}
+		d := &DuplicateError{Number: n}
 		for _, c := range cs {
 			d.Files = append(d.Files, c.File)
 		}
@@ -77,9 +77,9 @@ func DiscoverColumns(dir string, loc *time.Location) (cols []*Column, problems [
 	return cols, problems, nil
 }
 
-// FindColumn returns the column with the given number, or the highest
+// Find returns the column with the given number, or the highest
 // numbered one for number 0; nil when there is none.
-func FindColumn(cols []*Column, number int) *Column {
+func Find(cols []*Column, number int) *Column {
 	var found *Column
 	for _, c := range cols {
 		if number == 0 && (found == nil || c.Number > found.Number) || number != 0 && c.Number == number {
@@ -89,17 +89,17 @@ func FindColumn(cols []*Column, number int) *Column {
 	return found
 }
 
-// ColumnState is where a column stands, as `newsletter columns` shows it.
-type ColumnState string
+// State is where a column stands, as `newsletter columns` shows it.
+type State string
 
 // The states of a column. Sent and sending come from the campaigns the
 // caller knows of; the rest follows from the publish date and the numbers.
 const (
-	StateNew       ColumnState = "new"       // due and will be sent on the next run
-	StateScheduled ColumnState = "scheduled" // publish date still in the future
-	StateSending   ColumnState = "sending"   // a campaign is under way
-	StateSent      ColumnState = "sent"      // its campaign is done
-	StateSkipped   ColumnState = "skipped"   // due, never sent, and never will be
+	StateNew       State = "new"       // due and will be sent on the next run
+	StateScheduled State = "scheduled" // publish date still in the future
+	StateSending   State = "sending"   // a campaign is under way
+	StateSent      State = "sent"      // its campaign is done
+	StateSkipped   State = "skipped"   // due, never sent, and never will be
 )
 
 // NewColumns returns the columns to send now, lowest number first: those
@@ -141,22 +141,22 @@ func NewColumns(cols []*Column, sent map[int]bool, now time.Time) []*Column {
 	return out
 }
 
-// ColumnStates gives every column its state at now. A number in sending
+// States gives every column its state at now. A number in sending
 // is StateSending even if also in sent; both count as sent for the "new"
 // rule.
-func ColumnStates(cols []*Column, sent, sending map[int]bool, now time.Time) map[int]ColumnState {
+func States(cols []*Column, sent, sending map[int]bool, now time.Time) map[int]State {
 	st := newColumnStatus(cols, sent, sending, now)
-	out := make(map[int]ColumnState, len(cols))
+	out := make(map[int]State, len(cols))
 	for _, c := range cols {
 		out[c.Number], _ = st.state(c)
 	}
 	return out
 }
 
-// ExplainColumn says in a few words why c has its state among cols, e.g.
+// Explain says in a few words why c has its state among cols, e.g.
 // "new: will be sent on the next run", "skipped: 031 was already sent",
 // "scheduled: publish date 2026-12-01 07:00 CET".
-func ExplainColumn(c *Column, cols []*Column, sent, sending map[int]bool, now time.Time) string {
+func Explain(c *Column, cols []*Column, sent, sending map[int]bool, now time.Time) string {
 	s, why := newColumnStatus(cols, sent, sending, now).state(c)
 	return string(s) + ": " + why
 }
@@ -192,7 +192,7 @@ func newColumnStatus(cols []*Column, sent, sending map[int]bool, now time.Time) 
 	return st
 }
 
-func (st *columnStatus) state(c *Column) (ColumnState, string) {
+func (st *columnStatus) state(c *Column) (State, string) {
 	n := c.Number
 	switch {
 	case st.sending[n]:

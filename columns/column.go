@@ -2,20 +2,20 @@
 // mail (and page) templates, and the rendering of a column into the HTML and
 // plain-text parts of an email. It imports nothing of this module, so every
 // other package may use it.
-package templates
+package columns
 
 import (
 	"fmt"
 	"time"
 )
 
-// ColumnFormat is the source format of a column file.
-type ColumnFormat string
+// Format is the source format of a column file.
+type Format string
 
 // The two formats the author may write in; the file extension decides.
 const (
-	FormatText     ColumnFormat = "text"
-	FormatMarkdown ColumnFormat = "markdown"
+	FormatText     Format = "text"
+	FormatMarkdown Format = "markdown"
 )
 
 // Column is one issue of the column, parsed from a file in the columns
@@ -29,7 +29,7 @@ type Column struct {
 	Preheader string // front-matter preheader, else the start of the first paragraph
 	Date      time.Time
 	File      string // path the column was read from
-	Format    ColumnFormat
+	Format    Format
 
 	// Blocks is the body as plain text, in reading order. The text part of
 	// the mail is rendered from it; so is the HTML of text columns.
@@ -93,3 +93,7 @@ func (e *ParseError) Error() string {
 	}
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
+
+// MarkdownHTML is the article body of a Markdown column as goldmark
+// rendered it in safe mode; empty for a plain-text column.
+func (c *Column) MarkdownHTML() string { return c.mdHTML }

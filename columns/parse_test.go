@@ -1,4 +1,4 @@
-package templates
+package columns
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ func readSample(t testing.TB) []byte {
 }
 
 func TestParseColumnSample(t *testing.T) {
-	c, err := ParseColumnFile("testdata/030-heisse-ki-luft.txt", berlin(t))
+	c, err := ParseFile("testdata/030-heisse-ki-luft.txt", berlin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestParseColumn(t *testing.T) {
 		series, title, titleLine, subject, preheader string
 		number                                       int
 		date                                         time.Time
-		format                                       ColumnFormat
+		format                                       Format
 		paras                                        []string
 		links                                        []Link
 	}
@@ -255,7 +255,7 @@ func TestParseColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseColumn(tt.file, []byte(tt.src), loc)
+			c, err := Parse(tt.file, []byte(tt.src), loc)
 			if tt.errLine > 0 || tt.errHas != "" {
 				var pe *ParseError
 				if !errors.As(err, &pe) {
@@ -314,7 +314,7 @@ func TestParseErrorFormat(t *testing.T) {
 
 func TestParseMarkdownBlocks(t *testing.T) {
 	src := "# T 1: Titel\n\nAbsatz mit <b>roh</b> und [Link](https://example.org/x).\n\n## Teil\n\n1. eins\n2. zwei\n   - tief\n\n> Zitat\n\n```\ncode  here\n```\n\n---\n"
-	c, err := ParseColumn("x.md", []byte(src), nil)
+	c, err := Parse("x.md", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,14 +336,14 @@ func TestParseMarkdownBlocks(t *testing.T) {
 	}
 }
 
-// FuzzParseColumn: whatever the author saves, parsing returns a column or
+// FuzzParse: whatever the author saves, parsing returns a column or
 // an error, never a panic, and a column is always usable for a mail.
-func FuzzParseColumn(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add("030-heisse-ki-luft.txt", readSample(f))
 	f.Add("031-x.md", []byte("---\ntitle: KNIEPUNKT 031: T\ndate: 2026-01-02\n---\n# H\n\n- [a](https://a.example)\n\n## Links\n\n- b: https://b.example\n"))
 	f.Add("x.txt", []byte("---\nnumber: 3\n---\nA\n\nB\nC\nLinks:\nL: https://x.example\n"))
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		c, err := ParseColumn(name, data, time.UTC)
+		c, err := Parse(name, data, time.UTC)
 		if err != nil {
 			var pe *ParseError
 			if !errors.As(err, &pe) {

@@ -1,4 +1,4 @@
-package templates
+package columns
 
 import (
 	"bytes"
@@ -20,21 +20,21 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ParseColumnFile reads and parses one column file; see ParseColumn.
-func ParseColumnFile(path string, loc *time.Location) (*Column, error) {
+// ParseFile reads and parses one column file; see Parse.
+func ParseFile(path string, loc *time.Location) (*Column, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err // *fs.PathError names the file
 	}
-	return ParseColumn(path, data, loc)
+	return Parse(path, data, loc)
 }
 
-// ParseColumn parses a column file's contents. name is the file's path: its
+// Parse parses a column file's contents. name is the file's path: its
 // extension picks the format (.md is Markdown, anything else plain text), its
 // leading digits are the fallback number, and errors name it. loc is the
 // time zone of dates written without one (nil means UTC). Errors are
 // *ParseError.
-func ParseColumn(name string, data []byte, loc *time.Location) (*Column, error) {
+func Parse(name string, data []byte, loc *time.Location) (*Column, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -449,12 +449,12 @@ func (p *columnParser) textLinks(lines []columnLine) ([]Link, error) {
 		if t == "" {
 			continue
 		}
-		if columnIsWebURL(t) {
+		if IsWebURL(t) {
 			links = append(links, Link{URL: t})
 			continue
 		}
 		if label, u, ok := columnSplitLinkLine(t); ok {
-			if !columnIsWebURL(u) {
+			if !IsWebURL(u) {
 				return nil, p.errorf(l.no, "%q is not a web address (http:// or https://)", u)
 			}
 			links = append(links, Link{Label: label, URL: u})
@@ -468,7 +468,7 @@ func (p *columnParser) textLinks(lines []columnLine) ([]Link, error) {
 				j++
 			}
 			if j < len(lines) {
-				if u := strings.TrimSpace(lines[j].text); columnIsWebURL(u) {
+				if u := strings.TrimSpace(lines[j].text); IsWebURL(u) {
 					links = append(links, Link{Label: columnOneLine(strings.TrimSuffix(t, ":")), URL: u})
 					i = j
 					continue
@@ -497,7 +497,7 @@ func columnSplitLinkLine(t string) (label, u string, ok bool) {
 		return "", "", false
 	}
 	u = t[sp+1:]
-	if !columnIsWebURL(u) {
+	if !IsWebURL(u) {
 		return "", "", false
 	}
 	label = strings.TrimRight(strings.TrimSpace(t[:sp]), " :-–—")
@@ -507,8 +507,8 @@ func columnSplitLinkLine(t string) (label, u string, ok bool) {
 	return columnOneLine(label), u, true
 }
 
-// columnIsWebURL reports whether s is a single absolute http(s) URL.
-func columnIsWebURL(s string) bool {
+// IsWebURL reports whether s is a single absolute http(s) URL.
+func IsWebURL(s string) bool {
 	if strings.ContainsAny(s, " \t\n<>\"") {
 		return false
 	}
@@ -751,7 +751,7 @@ func mdLinkLines(block ast.Node, source []byte) ([]Link, bool) {
 			mdWriteNode(&b, n, source)
 			label.WriteString(b.String())
 		}
-		if !columnIsWebURL(dest) && nlinks > 0 {
+		if !IsWebURL(dest) && nlinks > 0 {
 			return nil, false
 		}
 		if t, ok := n.(*ast.Text); ok && (t.SoftLineBreak() || t.HardLineBreak()) {
@@ -869,7 +869,7 @@ func mdWriteNode(b *strings.Builder, n ast.Node, source []byte) {
 	case *ast.Link:
 		t, dest := mdInlineText(n, source), string(n.Destination)
 		switch {
-		case !columnIsWebURL(dest) && !strings.HasPrefix(strings.ToLower(dest), "mailto:"):
+		case !IsWebURL(dest) && !strings.HasPrefix(strings.ToLower(dest), "mailto:"):
 			b.WriteString(t) // relative or unsafe: the HTML part drops it too
 		case t == "" || t == dest:
 			b.WriteString(dest)

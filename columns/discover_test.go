@@ -1,4 +1,4 @@
-package templates
+package columns
 
 import (
 	"errors"
@@ -55,7 +55,7 @@ func TestDiscoverColumns(t *testing.T) {
 		"sub/033-in-subdir.txt":  colText(33, ""),
 		"README":                 "not a column",
 	})
-	cols, problems, err := DiscoverColumns(dir, berlin(t))
+	cols, problems, err := Discover(dir, berlin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestDiscoverColumns(t *testing.T) {
 	if len(problems) != 2 {
 		t.Fatalf("problems %q, want 2", problems)
 	}
-	var dup *DuplicateColumnError
+	var dup *DuplicateError
 	var pe *ParseError
 	for _, p := range problems {
 		switch {
@@ -87,20 +87,20 @@ func TestDiscoverColumns(t *testing.T) {
 }
 
 func TestDiscoverColumnsUnreadableDir(t *testing.T) {
-	if _, _, err := DiscoverColumns(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+	if _, _, err := Discover(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Error("want an error for a missing folder")
 	}
 }
 
 func TestFindColumn(t *testing.T) {
 	cols := []*Column{{Number: 3}, {Number: 7}, {Number: 5}}
-	if c := FindColumn(cols, 0); c == nil || c.Number != 7 {
+	if c := Find(cols, 0); c == nil || c.Number != 7 {
 		t.Errorf("newest: %v", c)
 	}
-	if c := FindColumn(cols, 5); c == nil || c.Number != 5 {
+	if c := Find(cols, 5); c == nil || c.Number != 5 {
 		t.Errorf("5: %v", c)
 	}
-	if c := FindColumn(cols, 4); c != nil {
+	if c := Find(cols, 4); c != nil {
 		t.Errorf("4: %v", c)
 	}
 }
@@ -120,14 +120,14 @@ func TestNewColumnsAndStates(t *testing.T) {
 		sent      map[int]bool
 		sending   map[int]bool
 		wantNew   []int
-		wantState map[int]ColumnState
-		wantWhy   map[int]string // substring of ExplainColumn
+		wantState map[int]State
+		wantWhy   map[int]string // substring of Explain
 	}{
 		{
 			name:    "first run: only the highest due column",
 			cols:    cols,
 			wantNew: []int{30},
-			wantState: map[int]ColumnState{
+			wantState: map[int]State{
 				28: StateSkipped, 29: StateSkipped, 30: StateNew, 31: StateScheduled,
 			},
 			wantWhy: map[int]string{
@@ -141,7 +141,7 @@ func TestNewColumnsAndStates(t *testing.T) {
 			cols:    []*Column{cols[2], cols[3], cols[1], cols[0]},
 			sent:    map[int]bool{28: true},
 			wantNew: []int{29, 30},
-			wantState: map[int]ColumnState{
+			wantState: map[int]State{
 				28: StateSent, 29: StateNew, 30: StateNew, 31: StateScheduled,
 			},
 		},
@@ -150,7 +150,7 @@ func TestNewColumnsAndStates(t *testing.T) {
 			cols:    cols,
 			sent:    map[int]bool{30: true},
 			wantNew: nil,
-			wantState: map[int]ColumnState{
+			wantState: map[int]State{
 				28: StateSkipped, 29: StateSkipped, 30: StateSent, 31: StateScheduled,
 			},
 			wantWhy: map[int]string{29: "skipped: 030 was already sent"},
@@ -161,26 +161,26 @@ func TestNewColumnsAndStates(t *testing.T) {
 			sent:      map[int]bool{},
 			sending:   map[int]bool{29: true},
 			wantNew:   []int{30},
-			wantState: map[int]ColumnState{28: StateSkipped, 29: StateSending, 30: StateNew, 31: StateScheduled},
+			wantState: map[int]State{28: StateSkipped, 29: StateSending, 30: StateNew, 31: StateScheduled},
 		},
 		{
 			name:      "scheduled below the last sent will be skipped",
 			cols:      []*Column{col(5, future), col(6, past)},
 			sent:      map[int]bool{6: true},
-			wantState: map[int]ColumnState{5: StateScheduled, 6: StateSent},
+			wantState: map[int]State{5: StateScheduled, 6: StateSent},
 			wantWhy:   map[int]string{5: "will be skipped, 006 was already sent"},
 		},
 		{
 			name:      "nothing due",
 			cols:      []*Column{col(31, future)},
-			wantState: map[int]ColumnState{31: StateScheduled},
+			wantState: map[int]State{31: StateScheduled},
 		},
 		{
 			name:      "exactly due at now",
 			cols:      []*Column{col(30, now)},
 			sent:      map[int]bool{29: true},
 			wantNew:   []int{30},
-			wantState: map[int]ColumnState{30: StateNew},
+			wantState: map[int]State{30: StateNew},
 		},
 	}
 	for _, tt := range tests {
@@ -200,17 +200,17 @@ func TestNewColumnsAndStates(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("NewColumns = %v, want %v", got, want)
 			}
-			states := ColumnStates(tt.cols, tt.sent, tt.sending, now)
+			states := States(tt.cols, tt.sent, tt.sending, now)
 			if !reflect.DeepEqual(states, tt.wantState) {
-				t.Errorf("ColumnStates = %v, want %v", states, tt.wantState)
+				t.Errorf("States = %v, want %v", states, tt.wantState)
 			}
 			for _, c := range tt.cols {
-				why := ExplainColumn(c, tt.cols, tt.sent, tt.sending, now)
+				why := Explain(c, tt.cols, tt.sent, tt.sending, now)
 				if !strings.HasPrefix(why, string(states[c.Number])+": ") {
-					t.Errorf("ExplainColumn(%d) = %q, state %s", c.Number, why, states[c.Number])
+					t.Errorf("Explain(%d) = %q, state %s", c.Number, why, states[c.Number])
 				}
 				if w, ok := tt.wantWhy[c.Number]; ok && !strings.Contains(why, w) {
-					t.Errorf("ExplainColumn(%d) = %q, want %q", c.Number, why, w)
+					t.Errorf("Explain(%d) = %q, want %q", c.Number, why, w)
 				}
 			}
 		})
@@ -225,7 +225,7 @@ func TestDiscoverThenNew(t *testing.T) {
 		"002.txt": colText(2, "2026-03-09"),
 		"003.txt": colText(3, "2026-03-23"),
 	})
-	cols, problems, err := DiscoverColumns(dir, loc)
+	cols, problems, err := Discover(dir, loc)
 	if err != nil || len(problems) > 0 {
 		t.Fatal(err, problems)
 	}
