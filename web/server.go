@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"newsletter/columns"
+	"newsletter/db"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -47,8 +48,10 @@ type BodyRenderer interface {
 }
 
 var (
-	_ OptIn        = (*subscribers.OptIn)(nil)
-	_ BodyRenderer = (*templates.MailRenderer)(nil)
+	_ OptIn            = (*subscribers.OptIn)(nil)
+	_ Health           = (*db.DB)(nil)
+	_ BodyRenderer     = (*templates.MailRenderer)(nil)
+	_ SubscriberCounts = (*subscribers.Store)(nil)
 )
 
 // Deps are the parts the web side works with.
