@@ -29,7 +29,7 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench 'Import' -benchtime 2x ./subscribers/
 	$(GO) test -run '^$$' -bench 'Personalize|Prepare' -cpu 1 ./templates/
-	$(GO) test -run '^$$' -bench 'Subscribe' -benchtime 20000x ./subscribers/
+	$(GO) test -run '^$$' -bench 'Subscribe' -benchtime 20000x ./web/
 	$(GO) test -run '^$$' -bench 'SubscribeDuringCampaign' -benchtime 20000x ./cmd/newsletter/
 	$(GO) test -run '^$$' -bench 'Campaign|BareGoMail' -benchtime 1x -timeout 60m ./mailer/
 

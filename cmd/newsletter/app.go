@@ -9,6 +9,7 @@ import (
 
 	"newsletter/db"
 	"newsletter/subscribers"
+	"newsletter/templates"
 )
 
 // Env is what every command gets: the parsed configuration and the
@@ -55,3 +56,10 @@ func openExistingApp(ctx context.Context, env *Env) (*App, error) {
 
 // Close releases the database.
 func (a *App) Close() error { return a.DB.Close() }
+
+// newMailRenderer builds the renderer of column mails from the configuration.
+func newMailRenderer(cfg *Config) (*templates.MailRenderer, error) {
+	return templates.NewMailRenderer(templates.MailOptions{
+		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+	})
+}

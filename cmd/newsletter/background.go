@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"newsletter/mailer"
+	"newsletter/templates"
 )
 
 // Intervals of serve's background loops.
@@ -18,10 +19,11 @@ const (
 // runBackground is serve's delivery side: the cron scheduler, the retry
 // loop (due retries are sent within seconds, not on the weekly schedule;
 // an unfinished campaign resumes at start-up) and the outbox worker for
-// composer's confirmation mails. It blocks until ctx ends, then waits for
-// messages in flight to be finished and recorded, and returns nil.
-func runBackground(ctx context.Context, env *Env, app *App, composer mailer.OutboxComposer, reg prometheus.Registerer) error {
-	m, err := newMailer(env, app)
+// composer's confirmation mails; column mails are rendered with renderer.
+// It blocks until ctx ends, then waits for messages in flight to be
+// finished and recorded, and returns nil.
+func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, composer mailer.OutboxComposer, reg prometheus.Registerer) error {
+	m, err := newMailer(env, app, renderer)
 	if err != nil {
 		return err
 	}

@@ -24,15 +24,9 @@ type sendOptions struct {
 	DryRun bool   // show what would be sent to how many; send nothing
 }
 
-// newMailer builds the mailer from the configuration.
-func newMailer(env *Env, app *App) (*mailer.Mailer, error) {
+// newMailer builds the mailer from the configuration, rendering with renderer.
+func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Mailer, error) {
 	cfg := env.Cfg
-	renderer, err := templates.NewMailRenderer(templates.MailOptions{
-		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
-	})
-	if err != nil {
-		return nil, err
-	}
 	opts := mailer.Options{
 		SMTPAddr:     cfg.SMTPAddr,
 		SMTPUser:     cfg.SMTPUser,
@@ -86,7 +80,11 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		return err
 	}
 	defer app.Close()
-	m, err := newMailer(env, app)
+	renderer, err := newMailRenderer(env.Cfg)
+	if err != nil {
+		return err
+	}
+	m, err := newMailer(env, app, renderer)
 	if err != nil {
 		return err
 	}

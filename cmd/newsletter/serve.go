@@ -19,6 +19,7 @@ import (
 	"newsletter/mailer"
 	"newsletter/subscribers"
 	"newsletter/templates"
+	"newsletter/web"
 )
 
 // shutdownGrace is how long in-flight requests get after SIGINT/SIGTERM.
@@ -32,7 +33,7 @@ const purgeEvery = time.Hour
 // outbox sends finish and returns nil.
 func serveCommand(ctx context.Context, env *Env) error {
 	cfg := env.Cfg
-	trusted, err := subscribers.ParseTrustedProxies(cfg.TrustedProxies)
+	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return usagef("--trusted-proxies: %v", err)
 	}
@@ -40,9 +41,9 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	renderer, err := templates.NewMailRenderer(templates.MailOptions{
-		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
-	})
+	// One renderer for the mailer and the archive pages, which show the
+	// article as the mail carries it.
+	renderer, err := newMailRenderer(cfg)
 	if err != nil {
 		return err
 	}
@@ -54,20 +55,22 @@ func serveCommand(ctx context.Context, env *Env) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := subscribers.NewMetrics(reg, app.Store, env.Log)
+	metrics, err := web.NewMetrics(reg, app.Store, app.DB, env.Log)
 	if err != nil {
 		return err
 	}
 	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
-	web, err := subscribers.NewWeb(subscribers.WebConfig{
+	site, err := web.New(web.Config{
 		Lang:           cfg.Lang,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
-		AllowedOrigins: subscribers.ParseOrigins(cfg.AllowedOrigins),
-	}, subscribers.WebDeps{
+		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
-		Archive:        &columnArchive{dir: cfg.Columns, loc: cfg.Location, db: app.DB, mail: renderer, log: env.Log},
+		Health:         app.DB,
+		Archive:        sentColumns{db: app.DB, dir: cfg.Columns, loc: cfg.Location}, // merge: replace with mailer.NewArchive
+		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
@@ -81,7 +84,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler: web.Handler(),
+		Handler: site.Handler(),
 		// Slow clients must not hold connections open for ever.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -99,7 +102,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := runBackground(bgCtx, env, app, optin, reg); err != nil && !errors.Is(err, context.Canceled) {
+		if err := runBackground(bgCtx, env, app, renderer, optin, reg); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("background: %w", err)
 		}
 	})
@@ -160,56 +163,16 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 	}
 }
 
-// columnArchive is the archive the web side shows: every column with a
-// campaign, as it was sent (the source kept with the campaign). It is read
-// on each request, so a column appears as soon as its campaign starts.
-type columnArchive struct {
-	dir  string
-	loc  *time.Location
-	db   *db.DB
-	mail *templates.MailRenderer
-	log  *slog.Logger
+// sentColumns is the archive the web side shows: every column with a
+// campaign, as it was sent, read on each request.
+// merge: replace with mailer.NewArchive
+type sentColumns struct {
+	db  *db.DB
+	dir string
+	loc *time.Location
 }
 
-var _ subscribers.Archive = (*columnArchive)(nil)
-
-// sent returns the sent columns, newest first.
-func (a *columnArchive) sent(ctx context.Context) ([]*columns.Column, error) {
+// Sent returns the sent columns, newest first.
+func (a sentColumns) Sent(ctx context.Context) ([]*columns.Column, error) {
 	return mailer.ArchiveColumns(ctx, a.db, a.dir, a.loc)
-}
-
-func archiveEntry(c *columns.Column) subscribers.ArchiveEntry {
-	return subscribers.ArchiveEntry{Number: c.Number, Title: c.Title, TitleLine: c.TitleLine, Date: c.Date, Links: c.Links}
-}
-
-func (a *columnArchive) List(ctx context.Context) ([]subscribers.ArchiveEntry, error) {
-	cols, err := a.sent(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]subscribers.ArchiveEntry, 0, len(cols))
-	for _, c := range cols {
-		out = append(out, archiveEntry(c))
-	}
-	return out, nil
-}
-
-func (a *columnArchive) Get(ctx context.Context, n int) (*subscribers.ArchiveEntry, error) {
-	cols, err := a.sent(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cols {
-		if c.Number != n {
-			continue
-		}
-		body, err := a.mail.BodyHTML(c)
-		if err != nil {
-			return nil, err
-		}
-		e := archiveEntry(c)
-		e.BodyHTML = body
-		return &e, nil
-	}
-	return nil, subscribers.ErrNotFound
 }

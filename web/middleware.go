@@ -1,4 +1,4 @@
-package subscribers
+package web
 
 import (
 	"context"
@@ -12,26 +12,28 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+	"github.com/go-chi/httprate"
 )
 
 type ctxKey int
 
 const clientIPKey ctxKey = iota
 
-// ClientIP returns the client address found by the clientIP middleware.
-func ClientIP(ctx context.Context) string {
+// clientIP returns the client address found by the findClientIP middleware.
+func clientIP(ctx context.Context) string {
 	s, _ := ctx.Value(clientIPKey).(string)
 	return s
 }
 
-// clientIP finds the client's address for evidence and rate limits. The
+// findClientIP finds the client's address for evidence and rate limits. The
 // X-Forwarded-For header is believed only when the connection comes from a
 // trusted proxy, and then only up to the first hop that is not trusted:
 // anything further left could have been written by the client.
-func (w *Web) clientIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		ip := remoteIP(r.RemoteAddr, w.cfg.TrustedProxies, r.Header.Values("X-Forwarded-For"))
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
+func (s *Server) findClientIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := remoteIP(r.RemoteAddr, s.cfg.TrustedProxies, r.Header.Values("X-Forwarded-For"))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
 	})
 }
 
@@ -78,24 +80,24 @@ func remoteIP(remoteAddr string, trusted []netip.Prefix, xff []string) string {
 // stylesheet; nobody may frame us (clickjacking a one-click unsubscribe).
 // No-referrer keeps the tokens in our URLs from leaking to linked sites.
 func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		h := rw.Header()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(rw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
 // logRequests logs each request with slog and feeds the duration metric.
 // Only the path is logged: query strings carry tokens.
-func (w *Web) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(rw, r.ProtoMajor)
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		d := time.Since(start)
 		status := ww.Status()
@@ -106,10 +108,10 @@ func (w *Web) logRequests(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
-		if w.metrics != nil {
-			w.metrics.observeRequest(r.Method, route, status, d)
+		if s.metrics != nil {
+			s.metrics.observeRequest(r.Method, route, status, d)
 		}
-		w.log.LogAttrs(r.Context(), levelFor(status), "http request",
+		s.log.LogAttrs(r.Context(), levelFor(status), "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()), slog.Duration("took", d))
 	})
@@ -118,29 +120,56 @@ func (w *Web) logRequests(next http.Handler) http.Handler {
 // limitBody refuses bodies over the limit: at once when the client says so
 // in Content-Length, else when reading passes it (the handlers then get an
 // *http.MaxBytesError and answer 413).
-func (w *Web) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > w.cfg.MaxBody {
-			w.fail(rw, r, w.lang(r), &http.MaxBytesError{Limit: w.cfg.MaxBody})
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBody {
+			s.fail(w, r, s.lang(r), &http.MaxBytesError{Limit: s.cfg.MaxBody})
 			return
 		}
-		r.Body = http.MaxBytesReader(rw, r.Body, w.cfg.MaxBody)
-		next.ServeHTTP(rw, r)
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		next.ServeHTTP(w, r)
 	})
 }
 
+// allowOrigins lets the author's own site post the form with a script
+// (CORS); a plain HTML form posts from anywhere without it.
+func (s *Server) allowOrigins() func(http.Handler) http.Handler {
+	if len(s.cfg.AllowedOrigins) == 0 {
+		return passThrough
+	}
+	return cors.Handler(cors.Options{
+		AllowedOrigins: s.cfg.AllowedOrigins,
+		AllowedMethods: []string{http.MethodPost},
+		AllowedHeaders: []string{"Accept", "Content-Type"},
+		MaxAge:         600,
+	})
+}
+
+// limitPerIP allows Config.IPRateLimit requests per minute per client
+// address; each call makes a new budget.
+func (s *Server) limitPerIP() func(http.Handler) http.Handler {
+	if s.cfg.IPRateLimit <= 0 {
+		return passThrough
+	}
+	return httprate.LimitBy(s.cfg.IPRateLimit, time.Minute,
+		func(r *http.Request) (string, error) { return httprate.CanonicalizeIP(clientIP(r.Context())), nil },
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errTooManyRequests) }))
+}
+
+func passThrough(next http.Handler) http.Handler { return next }
+
 // recoverPanics turns a panic in a handler into a logged internal error.
-func (w *Web) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				w.fail(rw, r, w.cfg.Lang, fmt.Errorf("panic: %v", v))
+				s.fail(w, r, s.cfg.Lang, fmt.Errorf("panic: %v", v))
 			}
 		}()
-		next.ServeHTTP(rw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 

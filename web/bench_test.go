@@ -1,4 +1,4 @@
-package subscribers
+package web
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // with distinct addresses, the per-IP limit off, into a SQLite file, from
 // 16 concurrent clients. It reports subscribes/s and the p99 latency.
 //
-//	go test -run '^$' -bench BenchmarkSubscribe -benchtime 20000x ./subscribers/
+//	go test -run '^$' -bench BenchmarkSubscribe -benchtime 20000x ./web/
 func BenchmarkSubscribe(b *testing.B) {
 	e := newWebEnv(b, nil)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}

@@ -1,9 +1,10 @@
-package subscribers
+package web
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"html/template"
 	"io"
 	"log/slog"
 	"mime"
@@ -27,6 +28,7 @@ import (
 
 	"newsletter/columns"
 	"newsletter/db"
+	"newsletter/subscribers"
 	"newsletter/templates"
 )
 
@@ -48,10 +50,10 @@ type webEnv struct {
 	t      testing.TB
 	clock  *testClock
 	db     *db.DB
-	store  *Store
+	store  *subscribers.Store
 	pages  *templates.Pages
-	optin  *OptIn
-	web    *Web
+	optin  *subscribers.OptIn
+	web    *Server
 	srv    *httptest.Server
 	logBuf *syncBuffer
 }
@@ -68,16 +70,15 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-type fakeArchive struct{ cols []ArchiveEntry }
+// fakeArchive is a fixed list of sent columns with their article bodies.
+type fakeArchive struct {
+	cols   []*columns.Column
+	bodies map[int]template.HTML
+}
 
-func (a *fakeArchive) List(context.Context) ([]ArchiveEntry, error) { return a.cols, nil }
-func (a *fakeArchive) Get(_ context.Context, n int) (*ArchiveEntry, error) {
-	for _, c := range a.cols {
-		if c.Number == n {
-			return &c, nil
-		}
-	}
-	return nil, ErrNotFound
+func (a *fakeArchive) Sent(context.Context) ([]*columns.Column, error) { return a.cols, nil }
+func (a *fakeArchive) BodyHTML(c *columns.Column) (template.HTML, error) {
+	return a.bodies[c.Number], nil
 }
 
 func mustOpenDB(tb testing.TB, clock *testClock) *db.DB {
@@ -90,7 +91,7 @@ func mustOpenDB(tb testing.TB, clock *testClock) *db.DB {
 	return d
 }
 
-func newWebEnv(t testing.TB, mutate func(*WebConfig)) *webEnv {
+func newWebEnv(t testing.TB, mutate func(*Config)) *webEnv {
 	t.Helper()
 	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	d := mustOpenDB(t, clock)
@@ -98,29 +99,29 @@ func newWebEnv(t testing.TB, mutate func(*WebConfig)) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := NewStore(d, key)
+	store := subscribers.NewStore(d, key)
 	pages, err := templates.LoadPages(templates.PageOptions{ListName: "KNIEPUNKT", Imprint: "Impressum"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	optin := NewOptIn(store, pages, OptInConfig{BaseURL: "http://news.test"})
+	optin := subscribers.NewOptIn(store, pages, subscribers.OptInConfig{BaseURL: "http://news.test"})
 	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	reg := prometheus.NewRegistry()
-	metrics, err := NewMetrics(reg, store, log)
+	metrics, err := NewMetrics(reg, store, d, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := WebConfig{Lang: "de"}
+	cfg := Config{Lang: "de"}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	archive := &fakeArchive{cols: []ArchiveEntry{
+	archive := &fakeArchive{cols: []*columns.Column{
 		{Number: 30, Title: "Heiße KI-Luft", TitleLine: "KNIEPUNKT 030: Heiße KI-Luft", Date: time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC),
-			BodyHTML: "<p>Im Silicon Valley</p>", Links: []columns.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
+			Links: []columns.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
 		{Number: 29, Title: "Vorher", TitleLine: "KNIEPUNKT 029: Vorher"},
-	}}
-	web, err := NewWeb(cfg, WebDeps{OptIn: optin, Pages: pages, Archive: archive, Metrics: metrics,
+	}, bodies: map[int]template.HTML{30: "<p>Im Silicon Valley</p>"}}
+	web, err := New(cfg, Deps{OptIn: optin, Pages: pages, Health: d, Archive: archive, Bodies: archive, Metrics: metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func (e *webEnv) count(query string, args ...any) int {
 	return n
 }
 
-func (e *webEnv) status(email string) Status {
+func (e *webEnv) status(email string) subscribers.Status {
 	e.t.Helper()
 	sub, err := e.store.FindByEmail(context.Background(), email)
 	if err != nil {

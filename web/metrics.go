@@ -1,16 +1,25 @@
-package subscribers
+package web
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"newsletter/db"
+	"newsletter/subscribers"
 )
+
+// SubscriberCounts gives the number of subscribers by state;
+// *subscribers.Store is one.
+type SubscriberCounts interface {
+	CountByStatus(ctx context.Context) (map[subscribers.Status]int, error)
+}
 
 // Metrics are the web side's Prometheus metrics: request durations,
 // subscribe outcomes, and, read from the database at scrape time,
@@ -20,8 +29,9 @@ type Metrics struct {
 	subscribes *prometheus.CounterVec
 }
 
-// NewMetrics registers the metrics on reg. store is read at scrape time.
-func NewMetrics(reg prometheus.Registerer, store *Store, log *slog.Logger) (*Metrics, error) {
+// NewMetrics registers the metrics on reg. subs and the outbox in d are
+// read at scrape time.
+func NewMetrics(reg prometheus.Registerer, subs SubscriberCounts, d *db.DB, log *slog.Logger) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "newsletter_http_request_duration_seconds",
@@ -36,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer, store *Store, log *slog.Logger) (*Met
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.subscribes, newStateCollector(store, log)} {
+	for _, c := range []prometheus.Collector{m.requests, m.subscribes, newStateCollector(subs, d, log)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -61,14 +71,16 @@ func (m *Metrics) countSubscribe(outcome string) {
 // stateCollector reads the gauges from the database when scraped, so they
 // are right even when another process (the CLI) changed the list.
 type stateCollector struct {
-	store                       *Store
+	subs                        SubscriberCounts
+	db                          *db.DB
 	log                         *slog.Logger
 	subscribersDesc, outboxDesc *prometheus.Desc
 }
 
-func newStateCollector(store *Store, log *slog.Logger) *stateCollector {
+func newStateCollector(subs SubscriberCounts, d *db.DB, log *slog.Logger) *stateCollector {
 	return &stateCollector{
-		store:           store,
+		subs:            subs,
+		db:              d,
 		log:             log,
 		subscribersDesc: prometheus.NewDesc("newsletter_subscribers", "Subscribers by state.", []string{"state"}, nil),
 		outboxDesc:      prometheus.NewDesc("newsletter_outbox_pending", "Mails waiting in the outbox, by kind.", []string{"kind"}, nil),
@@ -83,7 +95,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	counts, err := c.store.CountByStatus(ctx)
+	counts, err := c.subs.CountByStatus(ctx)
 	if err != nil {
 		c.log.Error("metrics: count subscribers", "err", err)
 		ch <- prometheus.NewInvalidMetric(c.subscribersDesc, err)
@@ -92,7 +104,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(n), string(st))
 		}
 	}
-	depth, err := db.OutboxDepth(ctx, c.store.db)
+	depth, err := db.OutboxDepth(ctx, c.db)
 	if err != nil {
 		c.log.Error("metrics: outbox depth", "err", err)
 		ch <- prometheus.NewInvalidMetric(c.outboxDesc, err)
@@ -101,4 +113,31 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, n := range depth {
 		ch <- prometheus.MustNewConstMetric(c.outboxDesc, prometheus.GaugeValue, float64(n), kind)
 	}
+}
+
+// handleMetrics serves the Prometheus metrics to a scraper on this host.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	// Subscriber counts move when someone submits the form, so a public
+	// /metrics would let anyone probe whether an address is on the list.
+	// Only a scraper on this host, talking to us directly, gets them.
+	if s.promh == nil || !directLoopback(r) {
+		s.fail(w, r, s.lang(r), errPageNotFound)
+		return
+	}
+	s.promh.ServeHTTP(w, r)
+}
+
+// directLoopback reports whether the request comes straight from this
+// host: a loopback peer and no proxy header (a reverse proxy on the same
+// host relays outside requests from loopback too).
+func directLoopback(r *http.Request) bool {
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,4 +1,4 @@
-package subscribers
+package web
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"newsletter/db"
+	"newsletter/subscribers"
 )
 
 func TestDoubleOptInFlow(t *testing.T) {
@@ -21,7 +22,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusOK || !strings.Contains(res.body, "Fast geschafft") {
 		t.Fatalf("subscribe: %d\n%s", res.status, res.body)
 	}
-	if got := e.status("ann@example.org"); got != StatusPending {
+	if got := e.status("ann@example.org"); got != subscribers.StatusPending {
 		t.Fatalf("status %s, want pending", got)
 	}
 	sub, _ := e.store.FindByEmail(context.Background(), "ann@example.org")
@@ -29,7 +30,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 		t.Errorf("stored %+v", sub)
 	}
 	evs, _ := e.store.Events(context.Background(), sub.ID)
-	if len(evs) != 1 || evs[0].Kind != EventSubscribed || evs[0].IP != "127.0.0.1" || evs[0].UserAgent != "test-agent/1.0" ||
+	if len(evs) != 1 || evs[0].Kind != subscribers.EventSubscribed || evs[0].IP != "127.0.0.1" || evs[0].UserAgent != "test-agent/1.0" ||
 		evs[0].ConsentText != e.pages.ConsentText("de") || !evs[0].At.Equal(e.clock.Now()) {
 		t.Fatalf("subscribe evidence %+v", evs)
 	}
@@ -60,7 +61,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusOK || !strings.Contains(res.body, `action="/confirm"`) || !strings.Contains(res.body, tok) {
 		t.Fatalf("confirm page: %d\n%s", res.status, res.body)
 	}
-	if got := e.status("ann@example.org"); got != StatusPending {
+	if got := e.status("ann@example.org"); got != subscribers.StatusPending {
 		t.Fatalf("GET /confirm changed status to %s", got)
 	}
 
@@ -69,7 +70,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusOK || !strings.Contains(res.body, "Willkommen") {
 		t.Fatalf("confirm: %d\n%s", res.status, res.body)
 	}
-	if got := e.status("ann@example.org"); got != StatusActive {
+	if got := e.status("ann@example.org"); got != subscribers.StatusActive {
 		t.Fatalf("status %s, want active", got)
 	}
 	// Replay: harmless, same page, no second event.
@@ -99,7 +100,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusOK || !strings.Contains(res.body, `action="/unsubscribe"`) {
 		t.Fatalf("unsubscribe page %d\n%s", res.status, res.body)
 	}
-	if got := e.status("ann@example.org"); got != StatusActive {
+	if got := e.status("ann@example.org"); got != subscribers.StatusActive {
 		t.Fatalf("GET /unsubscribe changed status to %s", got)
 	}
 	res = e.do(http.MethodPost, "/unsubscribe?token="+utok, strings.NewReader("List-Unsubscribe=One-Click"),
@@ -107,12 +108,12 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusOK || res.header.Get("Location") != "" || res.header.Get("Set-Cookie") != "" {
 		t.Fatalf("one-click: %d %v", res.status, res.header)
 	}
-	if got := e.status("ann@example.org"); got != StatusUnsubscribed {
+	if got := e.status("ann@example.org"); got != subscribers.StatusUnsubscribed {
 		t.Fatalf("status %s after one-click", got)
 	}
 	evs, _ = e.store.Events(context.Background(), sub.ID)
 	last := evs[len(evs)-1]
-	if last.Kind != EventUnsubscribed || last.UserAgent != "Gmail" || !strings.Contains(last.Detail, "RFC 8058") {
+	if last.Kind != subscribers.EventUnsubscribed || last.UserAgent != "Gmail" || !strings.Contains(last.Detail, "RFC 8058") {
 		t.Errorf("unsubscribe evidence %+v", last)
 	}
 	// The old confirm link must not bring them back.
@@ -120,7 +121,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if res.status != http.StatusBadRequest {
 		t.Errorf("old confirm link after unsubscribe: %d", res.status)
 	}
-	if got := e.status("ann@example.org"); got != StatusUnsubscribed {
+	if got := e.status("ann@example.org"); got != subscribers.StatusUnsubscribed {
 		t.Fatalf("old confirm link re-activated: %s", got)
 	}
 	// Nothing in the log carries a token.
@@ -205,7 +206,7 @@ func TestSubscribeBodyLimit(t *testing.T) {
 
 func TestSubscribeIPRateLimit(t *testing.T) {
 	proxy := netip.MustParsePrefix("127.0.0.0/8")
-	e := newWebEnv(t, func(c *WebConfig) { c.IPRateLimit = 2; c.TrustedProxies = []netip.Prefix{proxy} })
+	e := newWebEnv(t, func(c *Config) { c.IPRateLimit = 2; c.TrustedProxies = []netip.Prefix{proxy} })
 	from := func(ip string, i int) int {
 		return e.postForm("/subscribe", url.Values{"email": {"p" + string(rune('a'+i)) + "@example.org"}},
 			map[string]string{"X-Forwarded-For": "203.0.113.9, " + ip}).status
@@ -226,7 +227,7 @@ func TestSubscribeIPRateLimit(t *testing.T) {
 	if s := from("198.51.100.2", 5); s != http.StatusOK {
 		t.Fatalf("other client: %d", s)
 	}
-	// Evidence records the client, not the proxy.
+	// subscribers.Evidence records the client, not the proxy.
 	sub, err := e.store.FindByEmail(context.Background(), "pa@example.org")
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestSubscribeIPRateLimit(t *testing.T) {
 }
 
 func TestSubscribeUntrustedForwardedForIgnored(t *testing.T) {
-	e := newWebEnv(t, func(c *WebConfig) { c.IPRateLimit = 1 })
+	e := newWebEnv(t, func(c *Config) { c.IPRateLimit = 1 })
 	for i, want := range []int{200, 429} {
 		res := e.postForm("/subscribe", url.Values{"email": {"u" + string(rune('a'+i)) + "@example.org"}},
 			map[string]string{"X-Forwarded-For": "192.0.2." + string(rune('1'+i))})
@@ -267,14 +268,14 @@ func TestSubscribeNoEnumeration(t *testing.T) {
 	e := newWebEnv(t, nil)
 	ctx := context.Background()
 	e.subscribe("pending@example.org", "")
-	if _, err := e.store.Add(ctx, AddParams{Email: "active@example.org", Confirmed: true, ConsentNote: "paper form"}); err != nil {
+	if _, err := e.store.Add(ctx, subscribers.AddParams{Email: "active@example.org", Confirmed: true, ConsentNote: "paper form"}); err != nil {
 		t.Fatal(err)
 	}
-	left, err := e.store.Add(ctx, AddParams{Email: "left@example.org", Confirmed: true, ConsentNote: "paper form"})
+	left, err := e.store.Add(ctx, subscribers.AddParams{Email: "left@example.org", Confirmed: true, ConsentNote: "paper form"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Unsubscribe(ctx, left.ID, Evidence{}); err != nil {
+	if _, err := e.store.Unsubscribe(ctx, left.ID, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
 	}
 	var first response
@@ -292,13 +293,13 @@ func TestSubscribeNoEnumeration(t *testing.T) {
 			}
 		}
 	}
-	if got := e.status("active@example.org"); got != StatusActive {
+	if got := e.status("active@example.org"); got != subscribers.StatusActive {
 		t.Errorf("re-subscribing demoted an active subscriber to %s", got)
 	}
 	if n := e.count(`SELECT COUNT(*) FROM outbox WHERE recipient = 'active@example.org'`); n != 0 {
 		t.Errorf("active subscriber got %d confirmation mails", n)
 	}
-	if got := e.status("left@example.org"); got != StatusPending {
+	if got := e.status("left@example.org"); got != subscribers.StatusPending {
 		t.Errorf("unsubscribed person re-subscribing: %s, want pending", got)
 	}
 }
@@ -365,7 +366,7 @@ func TestConfirmTokens(t *testing.T) {
 			t.Fatalf("expired: %d\n%s", res.status, res.body)
 		}
 	}
-	if got := e.status("ann@example.org"); got != StatusPending {
+	if got := e.status("ann@example.org"); got != subscribers.StatusPending {
 		t.Fatalf("expired token changed status to %s", got)
 	}
 	// A new subscribe brings a new, working link.
@@ -379,7 +380,7 @@ func TestConfirmTokens(t *testing.T) {
 	if res := e.postForm("/confirm?token="+url.QueryEscape(u.Query().Get("token")), nil, nil); res.status != 200 {
 		t.Fatalf("fresh token in query: %d\n%s", res.status, res.body)
 	}
-	if got := e.status("ann@example.org"); got != StatusActive {
+	if got := e.status("ann@example.org"); got != subscribers.StatusActive {
 		t.Fatalf("status %s", got)
 	}
 	// Once confirmed, the mail still queued is not needed any more.
@@ -403,7 +404,7 @@ func TestUnsubscribeBadToken(t *testing.T) {
 	}
 	// A forgotten subscriber's link still answers "unsubscribed".
 	ctx := context.Background()
-	sub, err := e.store.Add(ctx, AddParams{Email: "gone@example.org", Confirmed: true, ConsentNote: "x"})
+	sub, err := e.store.Add(ctx, subscribers.AddParams{Email: "gone@example.org", Confirmed: true, ConsentNote: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,11 +416,11 @@ func TestUnsubscribeBadToken(t *testing.T) {
 		t.Errorf("forgotten subscriber: %d", res.status)
 	}
 	// Multipart one-click (RFC 8058 allows it) with the token in the URL.
-	sub2, _ := e.store.Add(ctx, AddParams{Email: "mp@example.org", Confirmed: true, ConsentNote: "x"})
+	sub2, _ := e.store.Add(ctx, subscribers.AddParams{Email: "mp@example.org", Confirmed: true, ConsentNote: "x"})
 	body := "--XX\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XX--\r\n"
 	res = e.do(http.MethodPost, "/unsubscribe?token="+e.store.UnsubscribeToken(sub2.ID), strings.NewReader(body),
 		map[string]string{"Content-Type": "multipart/form-data; boundary=XX"})
-	if res.status != http.StatusOK || e.status("mp@example.org") != StatusUnsubscribed {
+	if res.status != http.StatusOK || e.status("mp@example.org") != subscribers.StatusUnsubscribed {
 		t.Errorf("multipart one-click: %d", res.status)
 	}
 }
@@ -455,14 +456,14 @@ func TestGetNeverChangesState(t *testing.T) {
 func TestSuppressedAddressMayResubscribe(t *testing.T) {
 	e := newWebEnv(t, nil)
 	ctx := context.Background()
-	if _, err := e.store.Add(ctx, AddParams{Email: "back@example.org", Confirmed: true, ConsentNote: "x"}); err != nil {
+	if _, err := e.store.Add(ctx, subscribers.AddParams{Email: "back@example.org", Confirmed: true, ConsentNote: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.Forget(ctx, "back@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	e.subscribe("back@example.org", "")
-	if got := e.status("back@example.org"); got != StatusPending {
+	if got := e.status("back@example.org"); got != subscribers.StatusPending {
 		t.Fatalf("status %s", got)
 	}
 	if s, _ := e.store.IsSuppressed(ctx, "back@example.org"); !s {
@@ -487,8 +488,8 @@ func TestPurgePending(t *testing.T) {
 	e.subscribe("old@example.org", "")
 	e.subscribe("kept@example.org", "")
 	// Someone who confirmed once, left, and re-subscribed long ago.
-	ret, _ := e.store.Add(ctx, AddParams{Email: "ret@example.org", Confirmed: true, ConsentNote: "x"})
-	e.store.Unsubscribe(ctx, ret.ID, Evidence{})
+	ret, _ := e.store.Add(ctx, subscribers.AddParams{Email: "ret@example.org", Confirmed: true, ConsentNote: "x"})
+	e.store.Unsubscribe(ctx, ret.ID, subscribers.Evidence{})
 	e.subscribe("ret@example.org", "")
 	e.clock.Add(29 * 24 * time.Hour)
 	e.subscribe("kept@example.org", "") // a fresh request keeps it
@@ -498,7 +499,7 @@ func TestPurgePending(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d (%v), want 1", n, err)
 	}
-	if _, err := e.store.FindByEmail(ctx, "old@example.org"); err != ErrNotFound {
+	if _, err := e.store.FindByEmail(ctx, "old@example.org"); err != subscribers.ErrNotFound {
 		t.Errorf("old pending not purged: %v", err)
 	}
 	for _, a := range []string{"kept@example.org", "ret@example.org", "new@example.org"} {
@@ -517,7 +518,7 @@ func TestComposeOutboxCancelled(t *testing.T) {
 	e.subscribe("x@example.org", "")
 	it := e.pendingOutbox()[0]
 	sub, _ := e.store.FindByEmail(ctx, "x@example.org")
-	if _, err := e.store.Unsubscribe(ctx, sub.ID, Evidence{}); err != nil {
+	if _, err := e.store.Unsubscribe(ctx, sub.ID, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.optin.ComposeOutbox(ctx, it); !isCancelled(err) {
@@ -618,7 +619,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestJSONAndCORS(t *testing.T) {
-	e := newWebEnv(t, func(c *WebConfig) { c.AllowedOrigins = []string{"https://author.example"} })
+	e := newWebEnv(t, func(c *Config) { c.AllowedOrigins = []string{"https://author.example"} })
 	pre := e.do(http.MethodOptions, "/subscribe", nil, map[string]string{
 		"Origin": "https://author.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
 	if pre.header.Get("Access-Control-Allow-Origin") != "https://author.example" {
@@ -629,7 +630,7 @@ func TestJSONAndCORS(t *testing.T) {
 	if res.status != 200 || res.header.Get("Access-Control-Allow-Origin") != "https://author.example" || !strings.Contains(res.body, `"status":"ok"`) {
 		t.Fatalf("json subscribe: %d %v %s", res.status, res.header, res.body)
 	}
-	if got := e.status("js@example.org"); got != StatusPending {
+	if got := e.status("js@example.org"); got != subscribers.StatusPending {
 		t.Errorf("status %s", got)
 	}
 	other := e.do(http.MethodOptions, "/subscribe", nil, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
@@ -714,13 +715,13 @@ func TestMalformedBodiesGet400(t *testing.T) {
 			}
 		})
 	}
-	sub, err := e.store.Add(context.Background(), AddParams{Email: "leave@example.org", Confirmed: true, ConsentNote: "x"})
+	sub, err := e.store.Add(context.Background(), subscribers.AddParams{Email: "leave@example.org", Confirmed: true, ConsentNote: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := e.do(http.MethodPost, "/unsubscribe?token="+e.store.UnsubscribeToken(sub.ID), strings.NewReader("garbage"),
 		map[string]string{"Content-Type": "multipart/form-data; boundary=xyz"})
-	if res.status != http.StatusOK || e.status("leave@example.org") != StatusUnsubscribed {
+	if res.status != http.StatusOK || e.status("leave@example.org") != subscribers.StatusUnsubscribed {
 		t.Fatalf("one-click with unreadable body: %d, status %s", res.status, e.status("leave@example.org"))
 	}
 }

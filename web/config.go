@@ -1,0 +1,54 @@
+package web
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// DefaultMaxBody is the largest request body the web forms accept; a
+// subscribe form is a few hundred bytes.
+const DefaultMaxBody = 16 << 10
+
+// Config is the web side's share of the settings.
+type Config struct {
+	Lang           string         // page language when the browser asks for none we have
+	IPRateLimit    int            // subscribe requests per minute per client IP; 0 = off
+	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
+	AllowedOrigins []string       // origins that may post the form from their pages (CORS)
+	MaxBody        int64          // DefaultMaxBody if zero
+}
+
+// ParseTrustedProxies reads a comma-separated list of CIDRs or single
+// addresses, for Config.TrustedProxies.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// ParseOrigins reads a comma-separated list of origins, for
+// Config.AllowedOrigins.
+func ParseOrigins(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimRight(strings.TrimSpace(f), "/"); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"newsletter/templates"
+)
+
+// lang picks the page language: an explicit ?lang= wins, then the
+// browser's Accept-Language among the languages we have, then Config.Lang.
+func (s *Server) lang(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l != "" && s.pages.Lang(l) == l {
+		return l
+	}
+	if l := negotiateLang(r.Header.Get("Accept-Language"), templates.PageLangs()); l != "" {
+		return l
+	}
+	return s.cfg.Lang
+}
+
+// negotiateLang returns the language of have the Accept-Language header
+// likes best, or "" when it likes none of them.
+func negotiateLang(header string, have []string) string {
+	best, bestQ := "", 0.0
+	for _, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
+				q = 0
+			}
+		}
+		for _, h := range have {
+			if h == primary && q > bestQ {
+				best, bestQ = h, q
+			}
+		}
+	}
+	return best
+}
+
+// render writes a page with status. Rendering goes to a buffer first, so a
+// template error becomes a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, lang, titleKey string, data any) {
+	var buf strings.Builder
+	if err := s.pages.Render(&buf, name, lang, titleKey, data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", s.pages.Lang(lang))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, buf.String())
+}
+
+// handleCSS serves the one stylesheet of the pages.
+func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(s.pages.CSS())
+}
+
+// wantsJSON reports whether the client (an embedded form's script) asked
+// for JSON rather than a page.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// jsonAnswer is the JSON body for embedded forms.
+type jsonAnswer struct {
+	Status  string            `json:"status"` // "ok", "invalid" or "error"
+	Message string            `json:"message,omitempty"`
+	Errors  map[string]string `json:"errors,omitempty"` // field → message
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
