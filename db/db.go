@@ -1,5 +1,3 @@
-// Package db opens the SQLite database, applies the embedded migrations and
-// offers the transaction helper every other package writes through.
 package db
 
 import (

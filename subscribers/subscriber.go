@@ -1,5 +1,3 @@
-// Package subscribers holds the subscriber model and store, double opt-in,
-// consent evidence, and the web handlers for the subscription forms.
 package subscribers
 
 import (
