@@ -28,7 +28,7 @@ func TestSubscriberDeliveries(t *testing.T) {
 		}
 	}
 
-	got, err := SubscriberDeliveries(ctx, e.db, ids[0])
+	got, err := e.campaigns().Deliveries(ctx, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestSubscriberDeliveries(t *testing.T) {
 		t.Errorf("sent record %+v", r)
 	}
 
-	got, err = SubscriberDeliveries(ctx, e.db, ids[1])
+	got, err = e.campaigns().Deliveries(ctx, ids[1])
 	if err != nil || len(got) != 2 {
 		t.Fatalf("records %+v, %v", got, err)
 	}
@@ -49,7 +49,7 @@ func TestSubscriberDeliveries(t *testing.T) {
 		t.Errorf("failed record %+v", r)
 	}
 
-	if got, err := SubscriberDeliveries(ctx, e.db, 9999); err != nil || len(got) != 0 {
+	if got, err := e.campaigns().Deliveries(ctx, 9999); err != nil || len(got) != 0 {
 		t.Errorf("unknown subscriber: %+v, %v", got, err)
 	}
 }
