@@ -1,5 +1,3 @@
-// Package db opens the SQLite database, applies the embedded migrations and
-// offers the transaction helper every other package writes through.
 package db
 
 import (
@@ -12,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver; DESIGN.md requires it
+	"github.com/mattn/go-sqlite3" // the SQLite driver; DESIGN.md requires it
 )
 
 // TimeFormat is how every timestamp is stored: fixed width UTC, so text order
@@ -58,8 +56,13 @@ func WithClock(now func() time.Time) Option { return func(d *DB) { d.Now = now }
 // ErrTooNew is returned when the file was written by a newer program version.
 var ErrTooNew = errors.New("database was written by a newer version of newsletter")
 
+// busyTimeout is how long a statement waits for another connection's lock
+// before it fails with "database is locked".
+const busyTimeout = 10 * time.Second
+
 // Open opens (creating if needed) the SQLite database at path and migrates it.
-// The settings live in the DSN so every pooled connection gets them.
+// The per-connection settings live in the DSN so every pooled connection
+// gets them; the journal mode is the file's own and is set once (useWAL).
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("database path is empty")
@@ -71,8 +74,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
-	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
 	// Deleted rows are overwritten with zeros, so an erased subscriber
@@ -91,11 +93,45 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if err := d.useWAL(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	if err := d.migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// useWAL switches the file to write-ahead logging. The mode is stored in
+// the file, so every connection opened afterwards uses it. It is not a DSN
+// setting because SQLite makes the switch without its busy handler: the
+// switch upgrades a read lock to a write lock, and waiting there could
+// deadlock, so two processes opening a new file at the same moment made one
+// of them fail with "database is locked" at once. Here the switch is simply
+// tried again until the busy timeout has passed.
+func (d *DB) useWAL(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := d.sql.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		if err == nil {
+			if mode != "wal" {
+				return fmt.Errorf("journal mode is %q, not wal", mode)
+			}
+			return nil
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("switch to write-ahead logging: %w", err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("switch to write-ahead logging: %w", ctx.Err())
+		}
+	}
 }
 
 // Checkpoint copies the write-ahead log into the database file and empties
@@ -111,7 +147,7 @@ func (d *DB) Checkpoint(ctx context.Context) (complete bool, err error) {
 	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 2000`); err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 10000`)
+	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout.Milliseconds()))
 	var busy, logFrames, done int
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)

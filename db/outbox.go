@@ -156,3 +156,68 @@ func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// CancelOutbox closes every mail still waiting for the subscriber with the
+// reason, in the caller's transaction: a change that makes them pointless
+// (an unsubscribe) and their cancellation commit together.
+func CancelOutbox(ctx context.Context, tx *Tx, subscriberID int64, reason string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'failed', last_reply = ?
+		WHERE subscriber_id = ? AND state = 'pending'`, reason, subscriberID)
+	if err != nil {
+		return fmt.Errorf("cancel outbox mails: %w", err)
+	}
+	return nil
+}
+
+// CountOutboxSince counts the mails of kind queued for recipient after
+// since, whatever became of them: the cap on confirmation mails per address.
+func CountOutboxSince(ctx context.Context, tx *Tx, recipient, kind string, since time.Time) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE recipient = ? AND kind = ? AND created_at > ?`,
+		recipient, kind, FormatTime(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
+
+// OutboxMail is one mail queued for a subscriber, as its record stays in
+// the outbox: what a GDPR access answer shows of the service mails.
+type OutboxMail struct {
+	Kind      string
+	State     string // pending, sent or failed
+	Attempts  int
+	LastReply string
+	MessageID string
+	CreatedAt time.Time
+	SentAt    time.Time // zero unless sent
+}
+
+// SubscriberOutbox returns the subscriber's outbox rows, oldest first.
+func SubscriberOutbox(ctx context.Context, d *DB, subscriberID int64) ([]OutboxMail, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT kind, state, attempts, last_reply, message_id, created_at, COALESCE(sent_at, '')
+		FROM outbox WHERE subscriber_id = ? ORDER BY id`, subscriberID)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMail
+	for rows.Next() {
+		var m OutboxMail
+		var created, sent string
+		if err := rows.Scan(&m.Kind, &m.State, &m.Attempts, &m.LastReply, &m.MessageID, &created, &sent); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		if m.CreatedAt, err = ParseTime(created); err != nil {
+			return nil, err
+		}
+		if m.SentAt, err = ParseTime(sent); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return out, nil
+}

@@ -185,7 +185,7 @@ func benchCampaign(b *testing.B, n int) {
 		rssOK = rssOK && resetPeakRSS()
 		stop := peakHeap()
 		t0 := time.Now()
-		camp, err := StartCampaign(context.Background(), e.db, &c)
+		camp, err := e.campaigns().Start(context.Background(), &c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -48,6 +48,16 @@ var ErrCampaignExists = errors.New("column already has a campaign")
 // ErrNoCampaign is returned when a column has no campaign.
 var ErrNoCampaign = errors.New("column has no campaign")
 
+// CampaignStore reads and writes the tables mailer owns: campaigns and the
+// delivery log. Subscribers are read only through the view their package
+// defines (subscriber_mailability, migration 0004).
+type CampaignStore struct {
+	db *db.DB
+}
+
+// NewCampaignStore returns the campaign store on d.
+func NewCampaignStore(d *db.DB) *CampaignStore { return &CampaignStore{db: d} }
+
 const campaignColumns = `id, column_number, title, subject, file, recipients, started_at, COALESCE(finished_at, '')`
 
 func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
@@ -66,7 +76,7 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 	return &c, nil
 }
 
-// StartCampaign creates the column's campaign and snapshots the active
+// Start creates the column's campaign and snapshots the mailable
 // subscribers into one pending delivery each, all in one transaction: the
 // campaign exists exactly with its full recipient list. The same
 // transaction keeps the column file's bytes (read again here and parsed, so
@@ -74,7 +84,7 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 // campaign renders them, and an edit or a deletion of the file afterwards
 // changes nothing for it. A column that already has a campaign gets
 // ErrCampaignExists.
-func StartCampaign(ctx context.Context, d *db.DB, col *columns.Column) (*Campaign, error) {
+func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campaign, error) {
 	src, err := os.ReadFile(col.File)
 	if err != nil {
 		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
@@ -89,7 +99,7 @@ func StartCampaign(ctx context.Context, d *db.DB, col *columns.Column) (*Campaig
 		return nil, fmt.Errorf("start campaign for column %03d: %s now holds column %03d", col.Number, col.File, frozen.Number)
 	}
 	var id int64
-	err = d.InTx(ctx, func(tx *db.Tx) error {
+	err = cs.db.InTx(ctx, func(tx *db.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
 			col.Number, frozen.TitleLine, frozen.Subject, col.File, src, tx.NowText())
@@ -101,7 +111,7 @@ func StartCampaign(ctx context.Context, d *db.DB, col *columns.Column) (*Campaig
 		}
 		id, _ = res.LastInsertId()
 		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
-			SELECT ?, id, ? FROM subscribers WHERE status = 'active' ORDER BY id`, id, tx.NowText())
+			SELECT ?, id, ? FROM subscriber_mailability WHERE mailable ORDER BY id`, id, tx.NowText())
 		if err != nil {
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
 		}
@@ -120,22 +130,22 @@ func StartCampaign(ctx context.Context, d *db.DB, col *columns.Column) (*Campaig
 	if err != nil {
 		return nil, err
 	}
-	return FindCampaignByID(ctx, d, id)
+	return cs.FindByID(ctx, id)
 }
 
-// campaignSource returns the column file's bytes kept when the campaign
-// started; ok is false for a campaign from before they were kept.
-func campaignSource(ctx context.Context, d *db.DB, campaignID int64) (src []byte, ok bool, err error) {
-	err = d.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
+// source returns the column file's bytes kept when the campaign started;
+// ok is false for a campaign from before they were kept.
+func (cs *CampaignStore) source(ctx context.Context, campaignID int64) (src []byte, ok bool, err error) {
+	err = cs.db.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
 	if err != nil {
 		return nil, false, fmt.Errorf("read campaign source: %w", err)
 	}
 	return src, src != nil, nil
 }
 
-// FindCampaign returns the campaign of column number, or ErrNoCampaign.
-func FindCampaign(ctx context.Context, d *db.DB, number int) (*Campaign, error) {
-	c, err := scanCampaign(d.SQL().QueryRowContext(ctx,
+// Find returns the campaign of column number, or ErrNoCampaign.
+func (cs *CampaignStore) Find(ctx context.Context, number int) (*Campaign, error) {
+	c, err := scanCampaign(cs.db.SQL().QueryRowContext(ctx,
 		`SELECT `+campaignColumns+` FROM campaigns WHERE column_number = ?`, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("column %03d: %w", number, ErrNoCampaign)
@@ -146,9 +156,9 @@ func FindCampaign(ctx context.Context, d *db.DB, number int) (*Campaign, error) 
 	return c, nil
 }
 
-// FindCampaignByID returns the campaign with that id.
-func FindCampaignByID(ctx context.Context, d *db.DB, id int64) (*Campaign, error) {
-	c, err := scanCampaign(d.SQL().QueryRowContext(ctx,
+// FindByID returns the campaign with that id, or ErrNoCampaign.
+func (cs *CampaignStore) FindByID(ctx context.Context, id int64) (*Campaign, error) {
+	c, err := scanCampaign(cs.db.SQL().QueryRowContext(ctx,
 		`SELECT `+campaignColumns+` FROM campaigns WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("campaign %d: %w", id, ErrNoCampaign)
@@ -159,14 +169,18 @@ func FindCampaignByID(ctx context.Context, d *db.DB, id int64) (*Campaign, error
 	return c, nil
 }
 
-// Campaigns lists every campaign by column number. unfinishedOnly limits
-// it to those with pending deliveries.
-func Campaigns(ctx context.Context, d *db.DB, unfinishedOnly bool) ([]*Campaign, error) {
+// CampaignFilter selects campaigns for List.
+type CampaignFilter struct {
+	Unfinished bool // only those with pending deliveries
+}
+
+// List returns the campaigns f selects, by column number.
+func (cs *CampaignStore) List(ctx context.Context, f CampaignFilter) ([]*Campaign, error) {
 	q := `SELECT ` + campaignColumns + ` FROM campaigns`
-	if unfinishedOnly {
+	if f.Unfinished {
 		q += ` WHERE finished_at IS NULL`
 	}
-	rows, err := d.SQL().QueryContext(ctx, q+` ORDER BY column_number`)
+	rows, err := cs.db.SQL().QueryContext(ctx, q+` ORDER BY column_number`)
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
@@ -189,18 +203,18 @@ func Campaigns(ctx context.Context, d *db.DB, unfinishedOnly bool) ([]*Campaign,
 // finished or still sending: its subscribers have (or are getting) it, so it
 // is public in the archive, and it counts as sent for choosing the next new
 // column. SendingColumns tells the unfinished ones apart.
-func SentColumns(ctx context.Context, d *db.DB) (map[int]bool, error) {
-	return columnSet(ctx, d, `SELECT column_number FROM campaigns`)
+func (cs *CampaignStore) SentColumns(ctx context.Context) (map[int]bool, error) {
+	return cs.columnSet(ctx, `SELECT column_number FROM campaigns`)
 }
 
 // SendingColumns returns the numbers of columns whose campaign still has
 // pending deliveries.
-func SendingColumns(ctx context.Context, d *db.DB) (map[int]bool, error) {
-	return columnSet(ctx, d, `SELECT column_number FROM campaigns WHERE finished_at IS NULL`)
+func (cs *CampaignStore) SendingColumns(ctx context.Context) (map[int]bool, error) {
+	return cs.columnSet(ctx, `SELECT column_number FROM campaigns WHERE finished_at IS NULL`)
 }
 
-func columnSet(ctx context.Context, d *db.DB, q string) (map[int]bool, error) {
-	rows, err := d.SQL().QueryContext(ctx, q)
+func (cs *CampaignStore) columnSet(ctx context.Context, q string) (map[int]bool, error) {
+	rows, err := cs.db.SQL().QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read campaigns: %w", err)
 	}
@@ -213,12 +227,15 @@ func columnSet(ctx context.Context, d *db.DB, q string) (map[int]bool, error) {
 		}
 		out[n] = true
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read campaigns: %w", err)
+	}
+	return out, nil
 }
 
-// CampaignCounts counts a campaign's deliveries by state.
-func CampaignCounts(ctx context.Context, d *db.DB, campaignID int64) (Counts, error) {
-	rows, err := d.SQL().QueryContext(ctx, `SELECT state, attempts > 0, COUNT(*) FROM deliveries
+// Counts counts a campaign's deliveries by state.
+func (cs *CampaignStore) Counts(ctx context.Context, campaignID int64) (Counts, error) {
+	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT state, attempts > 0, COUNT(*) FROM deliveries
 		WHERE campaign_id = ? GROUP BY state, attempts > 0`, campaignID)
 	if err != nil {
 		return Counts{}, fmt.Errorf("count deliveries: %w", err)
@@ -246,7 +263,10 @@ func CampaignCounts(ctx context.Context, d *db.DB, campaignID int64) (Counts, er
 			c.Skipped += n
 		}
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Counts{}, fmt.Errorf("count deliveries: %w", err)
+	}
+	return c, nil
 }
 
 // ReplyCount is how many deliveries ended with one reply.
@@ -257,8 +277,8 @@ type ReplyCount struct {
 
 // FailureReplies groups a campaign's failed deliveries by the server's
 // reply, most frequent first.
-func FailureReplies(ctx context.Context, d *db.DB, campaignID int64, limit int) ([]ReplyCount, error) {
-	rows, err := d.SQL().QueryContext(ctx, `SELECT last_reply, COUNT(*) AS n FROM deliveries
+func (cs *CampaignStore) FailureReplies(ctx context.Context, campaignID int64, limit int) ([]ReplyCount, error) {
+	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT last_reply, COUNT(*) AS n FROM deliveries
 		WHERE campaign_id = ? AND state = 'failed' GROUP BY last_reply ORDER BY n DESC, last_reply LIMIT ?`,
 		campaignID, limit)
 	if err != nil {
@@ -273,14 +293,17 @@ func FailureReplies(ctx context.Context, d *db.DB, campaignID int64, limit int) 
 		}
 		out = append(out, rc)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("group failures: %w", err)
+	}
+	return out, nil
 }
 
 // finishIfDone closes the campaign when nothing is pending any more and
 // reports whether it is finished.
-func finishIfDone(ctx context.Context, d *db.DB, campaignID int64) (bool, error) {
+func (cs *CampaignStore) finishIfDone(ctx context.Context, campaignID int64) (bool, error) {
 	var done bool
-	err := d.InTx(ctx, func(tx *db.Tx) error {
+	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
 		var pending int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state = 'pending'`,
 			campaignID).Scan(&pending); err != nil {
@@ -303,9 +326,9 @@ func finishIfDone(ctx context.Context, d *db.DB, campaignID int64) (bool, error)
 // nextDue returns when the campaign's earliest pending delivery comes due
 // (a retry, or the end of another sender's lease); ok is false when none is
 // pending.
-func nextDue(ctx context.Context, d *db.DB, campaignID int64) (t time.Time, ok bool, err error) {
+func (cs *CampaignStore) nextDue(ctx context.Context, campaignID int64) (t time.Time, ok bool, err error) {
 	var s sql.NullString
-	err = d.SQL().QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
+	err = cs.db.SQL().QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
 		WHERE campaign_id = ? AND state = 'pending'`, campaignID).Scan(&s)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)

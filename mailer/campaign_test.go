@@ -32,7 +32,7 @@ func TestCampaignSendsEachActiveSubscriberOnce(t *testing.T) {
 	if c.Recipients != len(active) {
 		t.Fatalf("snapshot has %d recipients, want %d", c.Recipients, len(active))
 	}
-	if _, err := StartCampaign(ctx, e.db, e.column(31)); !errors.Is(err, ErrCampaignExists) {
+	if _, err := e.campaigns().Start(ctx, e.column(31)); !errors.Is(err, ErrCampaignExists) {
 		t.Fatalf("second campaign for the same column: err = %v, want ErrCampaignExists", err)
 	}
 	m := e.mailer()
@@ -527,7 +527,7 @@ func TestExpiredLeaseOfDeadSenderIsTakenOver(t *testing.T) {
 	e.addSubscribers("a", 20, subscribers.StatusActive)
 	c := e.start(31)
 	// A sender that claimed 8 deliveries and died.
-	claimed, _, err := claimDeliveries(context.Background(), e.db, c.ID, "dead-sender", 300*time.Millisecond, 8)
+	claimed, _, err := e.campaigns().claim(context.Background(), c.ID, "dead-sender", 300*time.Millisecond, 8)
 	if err != nil || len(claimed) != 8 {
 		t.Fatalf("claim: %d, %v", len(claimed), err)
 	}

@@ -155,10 +155,13 @@ func (e *testEnv) column(number int) *columns.Column {
 	return col
 }
 
+// campaigns is the campaign store on the test database.
+func (e *testEnv) campaigns() *CampaignStore { return NewCampaignStore(e.db) }
+
 func (e *testEnv) start(number int) *Campaign {
 	e.t.Helper()
 	e.writeColumn(number, "Heiße KI-Luft")
-	c, err := StartCampaign(context.Background(), e.db, e.column(number))
+	c, err := e.campaigns().Start(context.Background(), e.column(number))
 	if err != nil {
 		e.t.Fatal(err)
 	}

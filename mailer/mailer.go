@@ -53,6 +53,8 @@ type Mailer struct {
 	metrics  *metrics
 	link     *link // SMTP outages, shared by all runs and the outbox
 
+	campaigns *CampaignStore // campaigns and the delivery log
+
 	// sendMu keeps the scheduler's job and the retry loop of one process
 	// from running campaign passes side by side (leases would keep them
 	// correct, but two SMTP pools for one campaign only waste connections).
@@ -80,7 +82,7 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 		return nil, err
 	}
 	return &Mailer{
-		db: d, store: store, renderer: r, opts: opts, from: from,
+		db: d, store: store, campaigns: NewCampaignStore(d), renderer: r, opts: opts, from: from,
 		composer: newComposer(&opts, from, dk),
 		limiter:  rate.NewLimiter(limit, 1),
 		owner:    owner,
@@ -101,6 +103,9 @@ func newOwnerID() (string, error) {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])), nil
 }
 
+// Campaigns is the store of campaigns and their delivery log.
+func (m *Mailer) Campaigns() *CampaignStore { return m.campaigns }
+
 // unsubscribeURL is the subscriber's one-click unsubscribe link.
 func (m *Mailer) unsubscribeURL(subscriberID int64) string {
 	return strings.TrimRight(m.opts.BaseURL, "/") + "/unsubscribe?token=" + m.store.UnsubscribeToken(subscriberID)
@@ -115,7 +120,7 @@ var ErrColumnFileGone = errors.New("column file is gone")
 // started before sources were kept reads its file again: by number in the
 // columns folder, else at the path recorded when it started.
 func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, error) {
-	src, ok, err := campaignSource(ctx, m.db, c.ID)
+	src, ok, err := m.campaigns.source(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"newsletter/db"
 )
 
 // markBatch is the most outcomes one marking transaction writes.
@@ -21,7 +19,7 @@ const markBatch = 200
 // meanwhile), so after a kill -9 at most one accepted-but-unrecorded
 // message per connection is sent again, with the same Message-ID.
 type marker struct {
-	d        *db.DB
+	store    *CampaignStore
 	owner    string
 	backoff  time.Duration
 	retryFor time.Duration
@@ -37,15 +35,15 @@ type marker struct {
 	linger    time.Duration // how long to wait for them
 }
 
-func newMarker(d *db.DB, o *Options, owner string, committed func([]outcome, error)) *marker {
+func newMarker(store *CampaignStore, o *Options, owner string, committed func([]outcome, error)) *marker {
 	mk := &marker{
-		d: d, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
+		store: store, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
 		log: o.Logger, in: make(chan outcome, 2*markBatch), committed: committed, done: make(chan struct{}),
 		expect: o.Workers, linger: 500 * time.Microsecond,
 	}
 	// A failed prepare is no reason to stop: writeOutcomes then prepares
 	// per row, and a broken database shows there.
-	if st, err := d.SQL().PrepareContext(context.Background(), markSentSQL); err == nil {
+	if st, err := store.prepareMarkSent(context.Background()); err == nil {
 		mk.sent = st
 	}
 	go mk.run()
@@ -120,11 +118,7 @@ func (mk *marker) flush(batch []outcome) {
 	var recorded []outcome
 	var err error
 	for try := 0; try < 5; try++ {
-		err = mk.d.InTx(ctx, func(tx *db.Tx) error {
-			var err error
-			recorded, err = writeOutcomes(ctx, tx, mk.sent, mk.owner, mk.backoff, mk.retryFor, batch)
-			return err
-		})
+		recorded, err = mk.store.record(ctx, mk.sent, mk.owner, mk.backoff, mk.retryFor, batch)
 		if err == nil {
 			break
 		}

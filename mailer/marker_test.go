@@ -20,7 +20,7 @@ func TestWriteOutcomesMarksSent(t *testing.T) {
 	e.addSubscribers("a", 6, subscribers.StatusActive)
 	c := e.start(31)
 	ctx := context.Background()
-	claimed, _, err := claimDeliveries(ctx, e.db, c.ID, "me", time.Minute, 6)
+	claimed, _, err := e.campaigns().claim(ctx, c.ID, "me", time.Minute, 6)
 	if err != nil || len(claimed) != 6 {
 		t.Fatalf("claim: %d, %v", len(claimed), err)
 	}

@@ -40,14 +40,14 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Columns: cols, Problems: problems}
-	if p.Resume, err = Campaigns(ctx, m.db, true); err != nil {
+	if p.Resume, err = m.campaigns.List(ctx, CampaignFilter{Unfinished: true}); err != nil {
 		return nil, err
 	}
-	sent, err := SentColumns(ctx, m.db)
+	sent, err := m.campaigns.SentColumns(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sending, err := SendingColumns(ctx, m.db)
+	sending, err := m.campaigns.SendingColumns(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +125,10 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 		if ctx.Err() != nil {
 			return results, ctx.Err()
 		}
-		c, err := StartCampaign(ctx, m.db, col)
+		c, err := m.campaigns.Start(ctx, col)
 		if errors.Is(err, ErrCampaignExists) {
 			// Another sender started it a moment ago; help it finish.
-			c, err = FindCampaign(ctx, m.db, col.Number)
+			c, err = m.campaigns.Find(ctx, col.Number)
 		}
 		if err != nil {
 			addErr(err)
@@ -171,7 +171,7 @@ func (e *runErrors) Unwrap() []error { return e.errs }
 // has none: what `send --column N` runs. A finished campaign gets
 // ErrAlreadySent, a column before its publish date ErrNotDue.
 func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
-	c, err := FindCampaign(ctx, m.db, number)
+	c, err := m.campaigns.Find(ctx, number)
 	switch {
 	case err == nil && c.Finished():
 		return nil, fmt.Errorf("column %03d: %w on %s to %d recipients; one campaign per column",
@@ -189,9 +189,9 @@ func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error)
 		return nil, fmt.Errorf("column %03d: %w (publish date %s)", number, ErrNotDue,
 			col.Date.In(m.opts.Location).Format("2006-01-02 15:04 MST"))
 	}
-	c, err = StartCampaign(ctx, m.db, col)
+	c, err = m.campaigns.Start(ctx, col)
 	if errors.Is(err, ErrCampaignExists) {
-		return FindCampaign(ctx, m.db, number)
+		return m.campaigns.Find(ctx, number)
 	}
 	return c, err
 }

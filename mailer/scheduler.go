@@ -118,7 +118,7 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 		return
 	}
 	defer m.sendMu.Unlock()
-	camps, err := Campaigns(ctx, m.db, true)
+	camps, err := m.campaigns.List(ctx, CampaignFilter{Unfinished: true})
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Error("retry loop", "err", err)
@@ -126,10 +126,10 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 		return
 	}
 	for _, c := range camps {
-		next, ok, err := nextDue(ctx, m.db, c.ID)
+		next, ok, err := m.campaigns.nextDue(ctx, c.ID)
 		if err != nil || !ok || next.After(m.db.Now()) {
 			if !ok && err == nil {
-				_, _ = finishIfDone(ctx, m.db, c.ID)
+				_, _ = m.campaigns.finishIfDone(ctx, c.ID)
 			}
 			continue
 		}

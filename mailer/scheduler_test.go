@@ -44,7 +44,7 @@ func TestSchedulerPicksUpNewColumnOnce(t *testing.T) {
 	e.writeColumn(31, "Neu dazu")
 	eventually(t, "column 031 to everyone", func() bool { return subjects()["<c31."] == 10 })
 	// Let a few more ticks pass: nothing is sent again.
-	sentCols, _ := SentColumns(context.Background(), e.db)
+	sentCols, _ := e.campaigns().SentColumns(context.Background())
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -70,7 +70,7 @@ func TestRetryLoopResumesUnfinishedCampaign(t *testing.T) {
 	e.addSubscribers("a", 8, subscribers.StatusActive)
 	c := e.start(31)
 	// A crashed sender left part of it leased.
-	if _, _, err := claimDeliveries(context.Background(), e.db, c.ID, "dead", 200*time.Millisecond, 3); err != nil {
+	if _, _, err := e.campaigns().claim(context.Background(), c.ID, "dead", 200*time.Millisecond, 3); err != nil {
 		t.Fatal(err)
 	}
 	m := e.mailer()
@@ -82,7 +82,7 @@ func TestRetryLoopResumesUnfinishedCampaign(t *testing.T) {
 	s.Start(context.Background())
 	defer s.Stop()
 	eventually(t, "the campaign to finish", func() bool {
-		c, err := FindCampaign(context.Background(), e.db, 31)
+		c, err := e.campaigns().Find(context.Background(), 31)
 		return err == nil && c.Finished()
 	})
 	if n := len(e.srv.Messages()); n != 8 {

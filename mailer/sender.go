@@ -61,7 +61,7 @@ func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("render column %03d: %w", c.Number, err)
 	}
-	base, err := CampaignCounts(ctx, m.db, c.ID)
+	base, err := m.campaigns.Counts(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	}
 
 	fl := newInflight()
-	mk := newMarker(m.db, &m.opts, m.owner, func(rec []outcome, err error) {
+	mk := newMarker(m.campaigns, &m.opts, m.owner, func(rec []outcome, err error) {
 		n := 0
 		for _, o := range rec {
 			if o.release {
@@ -124,7 +124,7 @@ func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	var runErr error
 dispatch:
 	for runCtx.Err() == nil {
-		batch, skipped, err := claimDeliveries(runCtx, m.db, c.ID, m.owner, m.opts.Lease, m.opts.BatchSize)
+		batch, skipped, err := m.campaigns.claim(runCtx, c.ID, m.owner, m.opts.Lease, m.opts.BatchSize)
 		if err != nil {
 			if runCtx.Err() == nil {
 				runErr = err
@@ -159,7 +159,7 @@ dispatch:
 		case <-runCtx.Done():
 			break dispatch
 		}
-		next, ok, err := nextDue(runCtx, m.db, c.ID)
+		next, ok, err := m.campaigns.nextDue(runCtx, c.ID)
 		if err != nil {
 			runErr = err
 			break
@@ -182,20 +182,20 @@ dispatch:
 
 	// The run's context may be over; the summary must still be read.
 	bg := context.WithoutCancel(ctx)
-	if _, err := finishIfDone(bg, m.db, c.ID); err != nil && runErr == nil {
+	if _, err := m.campaigns.finishIfDone(bg, c.ID); err != nil && runErr == nil {
 		runErr = err
 	}
 	res := &RunResult{Attempted: int(attempted.Load()), Sent: int(sentN.Load()), Duration: time.Since(started)}
-	if res.Campaign, err = FindCampaignByID(bg, m.db, c.ID); err != nil {
+	if res.Campaign, err = m.campaigns.FindByID(bg, c.ID); err != nil {
 		return nil, err
 	}
-	if res.Counts, err = CampaignCounts(bg, m.db, c.ID); err != nil {
+	if res.Counts, err = m.campaigns.Counts(bg, c.ID); err != nil {
 		return nil, err
 	}
-	if res.Failures, err = FailureReplies(bg, m.db, c.ID, 10); err != nil {
+	if res.Failures, err = m.campaigns.FailureReplies(bg, c.ID, 10); err != nil {
 		return nil, err
 	}
-	if next, ok, err := nextDue(bg, m.db, c.ID); err == nil && ok {
+	if next, ok, err := m.campaigns.nextDue(bg, c.ID); err == nil && ok {
 		res.NextRetry = next
 	}
 	level := slog.LevelInfo
@@ -399,7 +399,7 @@ func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64) (stop 
 		for {
 			select {
 			case <-t.C:
-				if err := renewLeases(context.WithoutCancel(ctx), m.db, campaignID, m.owner, m.opts.Lease); err != nil {
+				if err := m.campaigns.renewLeases(context.WithoutCancel(ctx), campaignID, m.owner, m.opts.Lease); err != nil {
 					m.log.Error("renewing leases failed", "err", err)
 				}
 			case <-quit:

@@ -3,28 +3,20 @@ package mailer
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"newsletter/db"
 	"newsletter/subscribers"
 )
 
-// DeliveryRecord is one campaign's delivery to one subscriber, as the
-// delivery log holds it: what a GDPR access request is answered with.
-type DeliveryRecord struct {
-	Column    int
-	Subject   string
-	State     string // pending, sent, failed or skipped
-	Attempts  int
-	LastReply string // the SMTP server's last reply, or why it was skipped
-	MessageID string
-	SentAt    time.Time // zero unless sent
-}
+// The campaign store's view of the subscribers: who gets mail, and what
+// the delivery log holds about one person.
 
-// SubscriberDeliveries returns every delivery-log record of a subscriber,
-// newest campaign first.
-func SubscriberDeliveries(ctx context.Context, d *db.DB, subscriberID int64) ([]DeliveryRecord, error) {
-	rows, err := d.SQL().QueryContext(ctx, `SELECT c.column_number, c.subject, dl.state, dl.attempts, dl.last_reply,
+var _ subscribers.DeliveryLog = (*CampaignStore)(nil)
+
+// Deliveries returns every delivery-log record of a subscriber, newest
+// campaign first: the columns part of the GDPR access report.
+func (cs *CampaignStore) Deliveries(ctx context.Context, subscriberID int64) ([]subscribers.DeliveryRecord, error) {
+	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT c.column_number, c.subject, dl.state, dl.attempts, dl.last_reply,
 			dl.message_id, COALESCE(dl.sent_at, '')
 		FROM deliveries dl JOIN campaigns c ON c.id = dl.campaign_id
 		WHERE dl.subscriber_id = ?
@@ -33,9 +25,9 @@ func SubscriberDeliveries(ctx context.Context, d *db.DB, subscriberID int64) ([]
 		return nil, fmt.Errorf("deliveries of subscriber %d: %w", subscriberID, err)
 	}
 	defer rows.Close()
-	var out []DeliveryRecord
+	var out []subscribers.DeliveryRecord
 	for rows.Next() {
-		var r DeliveryRecord
+		var r subscribers.DeliveryRecord
 		var sent string
 		if err := rows.Scan(&r.Column, &r.Subject, &r.State, &r.Attempts, &r.LastReply, &r.MessageID, &sent); err != nil {
 			return nil, fmt.Errorf("deliveries of subscriber %d: %w", subscriberID, err)
@@ -54,44 +46,49 @@ func SubscriberDeliveries(ctx context.Context, d *db.DB, subscriberID int64) ([]
 // recipientPage is how many addresses one query of a recipient walk reads.
 const recipientPage = 1000
 
-// EachActiveSubscriber streams the address of every active subscriber, in
-// id order, to fn: who a campaign started now would go to. Memory stays
-// flat however long the list is. It returns how many there were.
-func (m *Mailer) EachActiveSubscriber(ctx context.Context, fn func(email string) error) (int, error) {
-	n := 0
-	err := m.store.List(ctx, subscribers.Filter{Status: subscribers.StatusActive}, func(s *subscribers.Subscriber) error {
-		n++
-		return fn(s.Email)
-	})
-	return n, err
+// Recipients streams the address of every mailable subscriber, in id
+// order, to fn: who a campaign started now would go to (the snapshot of
+// Start reads the same view). Memory stays flat however long the list is.
+// It returns how many there were.
+func (cs *CampaignStore) Recipients(ctx context.Context, fn func(email string) error) (int, error) {
+	return cs.eachRecipient(ctx, `SELECT id, email FROM subscriber_mailability
+		WHERE mailable AND id > ? ORDER BY id LIMIT ?`, nil, fn)
 }
 
-// EachPendingRecipient streams the address of every subscriber a campaign
+// PendingRecipients streams the address of every subscriber a campaign
 // still has to send to (pending deliveries whose subscriber is still
-// active; the others will be skipped), in delivery order, a page at a
-// time. It returns how many there were.
-func EachPendingRecipient(ctx context.Context, d *db.DB, campaignID int64, fn func(email string) error) (int, error) {
+// mailable; the others will be skipped), in delivery order. It returns how
+// many there were.
+func (cs *CampaignStore) PendingRecipients(ctx context.Context, campaignID int64, fn func(email string) error) (int, error) {
+	return cs.eachRecipient(ctx, `SELECT dl.id, s.email
+		FROM deliveries dl JOIN subscriber_mailability s ON s.id = dl.subscriber_id
+		WHERE dl.campaign_id = ? AND dl.state = 'pending' AND s.mailable AND dl.id > ?
+		ORDER BY dl.id LIMIT ?`, []any{campaignID}, fn)
+}
+
+// eachRecipient walks q a page at a time. q selects a key and an address,
+// takes args, then the last key seen and the page size, and orders by the
+// key.
+func (cs *CampaignStore) eachRecipient(ctx context.Context, q string, args []any, fn func(email string) error) (int, error) {
 	n := 0
 	var after int64
 	for {
-		rows, err := d.SQL().QueryContext(ctx, `SELECT dl.id, s.email FROM deliveries dl JOIN subscribers s ON s.id = dl.subscriber_id
-			WHERE dl.campaign_id = ? AND dl.state = 'pending' AND s.status = 'active' AND dl.id > ?
-			ORDER BY dl.id LIMIT ?`, campaignID, after, recipientPage)
+		rows, err := cs.db.SQL().QueryContext(ctx, q, append(args[:len(args):len(args)], after, recipientPage)...)
 		if err != nil {
-			return n, fmt.Errorf("pending recipients: %w", err)
+			return n, fmt.Errorf("recipients: %w", err)
 		}
 		page := make([]string, 0, recipientPage)
 		for rows.Next() {
 			var email string
 			if err := rows.Scan(&after, &email); err != nil {
 				rows.Close()
-				return n, fmt.Errorf("pending recipients: %w", err)
+				return n, fmt.Errorf("recipients: %w", err)
 			}
 			page = append(page, email)
 		}
 		if err := rows.Err(); err != nil {
 			rows.Close()
-			return n, fmt.Errorf("pending recipients: %w", err)
+			return n, fmt.Errorf("recipients: %w", err)
 		}
 		rows.Close()
 		// fn runs outside the query, so it may use the database itself.

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"newsletter/db"
 )
@@ -65,43 +64,8 @@ func (s *Store) Events(ctx context.Context, subscriberID int64) ([]Event, error)
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
-}
-
-// OutboxMail is one mail queued for the subscriber in the outbox (today:
-// confirmation mails), as shown by the GDPR access answer.
-type OutboxMail struct {
-	Kind      string
-	State     string
-	Attempts  int
-	LastReply string
-	MessageID string
-	CreatedAt time.Time
-	SentAt    time.Time
-}
-
-// OutboxMails returns the subscriber's outbox rows, oldest first.
-func (s *Store) OutboxMails(ctx context.Context, subscriberID int64) ([]OutboxMail, error) {
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT kind, state, attempts, last_reply, message_id, created_at, COALESCE(sent_at, '')
-		FROM outbox WHERE subscriber_id = ? ORDER BY id`, subscriberID)
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read consent events: %w", err)
 	}
-	defer rows.Close()
-	var out []OutboxMail
-	for rows.Next() {
-		var m OutboxMail
-		var created, sent string
-		if err := rows.Scan(&m.Kind, &m.State, &m.Attempts, &m.LastReply, &m.MessageID, &created, &sent); err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
-		}
-		if m.CreatedAt, err = db.ParseTime(created); err != nil {
-			return nil, err
-		}
-		if m.SentAt, err = db.ParseTime(sent); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }

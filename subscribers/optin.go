@@ -133,10 +133,8 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 			id, email = sub.ID, sub.Email
 			// The per-address limit keeps the form from mail-bombing
 			// someone, whatever the IP; over it we store nothing at all.
-			var sent int
-			since := db.FormatTime(tx.Now.Add(-24 * time.Hour))
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE recipient = ? AND kind = ? AND created_at > ?`,
-				email, db.OutboxKindConfirm, since).Scan(&sent); err != nil {
+			sent, err := db.CountOutboxSince(ctx, tx, email, db.OutboxKindConfirm, tx.Now.Add(-24*time.Hour))
+			if err != nil {
 				return fmt.Errorf("count confirmation mails: %w", err)
 			}
 			if sent >= o.cfg.MaxConfirmsPerDay {

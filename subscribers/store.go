@@ -24,9 +24,6 @@ func NewStore(d *db.DB, key []byte) *Store {
 	return &Store{db: d, key: key}
 }
 
-// DB is the database the store writes to.
-func (s *Store) DB() *db.DB { return s.db }
-
 const subscriberColumns = `id, email, name, status, lang, created_at, updated_at, COALESCE(confirmed_at, ''), COALESCE(unsubscribed_at, '')`
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -282,8 +279,7 @@ func UnsubscribeTx(ctx context.Context, tx *db.Tx, id int64, ev Evidence) error 
 		return nil
 	}
 	// Pending confirmation mails are pointless now.
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'failed', last_reply = 'cancelled: unsubscribed'
-		WHERE subscriber_id = ? AND state = 'pending'`, id); err != nil {
+	if err := db.CancelOutbox(ctx, tx, id, "cancelled: unsubscribed"); err != nil {
 		return fmt.Errorf("unsubscribe: %w", err)
 	}
 	return RecordEvent(ctx, tx, id, EventUnsubscribed, ev)

@@ -19,6 +19,14 @@ import (
 
 func newStore(t testing.TB, opts ...db.Option) *subscribers.Store {
 	t.Helper()
+	st, _ := newStoreDB(t, opts...)
+	return st
+}
+
+// newStoreDB is newStore that also returns the database, for tests that
+// look at the rows themselves.
+func newStoreDB(t testing.TB, opts ...db.Option) (*subscribers.Store, *db.DB) {
+	t.Helper()
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -28,11 +36,11 @@ func newStore(t testing.TB, opts ...db.Option) *subscribers.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return subscribers.NewStore(d, key)
+	return subscribers.NewStore(d, key), d
 }
 
 func TestAddPendingQueuesConfirmation(t *testing.T) {
-	st := newStore(t)
+	st, d := newStoreDB(t)
 	ctx := context.Background()
 	s, err := st.Add(ctx, subscribers.AddParams{Email: " Leser@Example.ORG", Name: " Lea "})
 	if err != nil {
@@ -42,7 +50,7 @@ func TestAddPendingQueuesConfirmation(t *testing.T) {
 		t.Fatalf("got %+v", s)
 	}
 	var n int
-	st.DB().SQL().QueryRow(`SELECT COUNT(*) FROM outbox WHERE subscriber_id = ? AND kind = 'confirm' AND state = 'pending'`, s.ID).Scan(&n)
+	d.SQL().QueryRow(`SELECT COUNT(*) FROM outbox WHERE subscriber_id = ? AND kind = 'confirm' AND state = 'pending'`, s.ID).Scan(&n)
 	if n != 1 {
 		t.Fatalf("outbox rows = %d, want 1", n)
 	}
@@ -89,7 +97,7 @@ func TestUnsubscribeKeepsEvidenceAndIsIdempotent(t *testing.T) {
 }
 
 func TestForgetErasesAndSuppresses(t *testing.T) {
-	st := newStore(t)
+	st, d := newStoreDB(t)
 	ctx := context.Background()
 	s, _ := st.Add(ctx, subscribers.AddParams{Email: "weg@example.org", Name: "Weg"})
 	other, _ := st.Add(ctx, subscribers.AddParams{Email: "bleibt@example.org", Confirmed: true, ConsentNote: "shared wording"})
@@ -100,7 +108,7 @@ func TestForgetErasesAndSuppresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var texts int
-	st.DB().SQL().QueryRow(`SELECT COUNT(*) FROM consent_texts WHERE body LIKE '%Weg%'`).Scan(&texts)
+	d.SQL().QueryRow(`SELECT COUNT(*) FROM consent_texts WHERE body LIKE '%Weg%'`).Scan(&texts)
 	if texts != 0 {
 		t.Fatal("a consent text only the erased person used is still stored")
 	}
@@ -112,13 +120,13 @@ func TestForgetErasesAndSuppresses(t *testing.T) {
 	}
 	for _, q := range []string{`SELECT COUNT(*) FROM consent_events WHERE subscriber_id = ?`, `SELECT COUNT(*) FROM outbox WHERE subscriber_id = ?`} {
 		var n int
-		st.DB().SQL().QueryRow(q, s.ID).Scan(&n)
+		d.SQL().QueryRow(q, s.ID).Scan(&n)
 		if n != 0 {
 			t.Fatalf("%s: %d rows left", q, n)
 		}
 	}
 	var hash string
-	st.DB().SQL().QueryRow(`SELECT hash FROM suppressions`).Scan(&hash)
+	d.SQL().QueryRow(`SELECT hash FROM suppressions`).Scan(&hash)
 	if hash == "" || strings.Contains(hash, "weg") {
 		t.Fatalf("suppression hash %q", hash)
 	}
@@ -137,7 +145,7 @@ func TestForgetErasesAndSuppresses(t *testing.T) {
 
 // Erasure must reach the bytes on disk, not only the rows we can query.
 func TestForgetLeavesNoTraceInTheFile(t *testing.T) {
-	st := newStore(t)
+	st, d := newStoreDB(t)
 	ctx := context.Background()
 	for i := 0; i < 50; i++ {
 		st.Add(ctx, subscribers.AddParams{Email: fmt.Sprintf("other%d@example.org", i), Confirmed: true, ConsentNote: "x"})
@@ -149,7 +157,7 @@ func TestForgetLeavesNoTraceInTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, suffix := range []string{"", "-wal"} {
-		data, err := os.ReadFile(st.DB().Path() + suffix)
+		data, err := os.ReadFile(d.Path() + suffix)
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"newsletter/db"
+	"newsletter/mailer"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -24,11 +25,12 @@ type Env struct {
 	IsTerminal bool         // Stdout is a terminal (progress bars, tables)
 }
 
-// App is the opened database and the store on it.
+// App is the opened database and the stores on it.
 type App struct {
-	DB    *db.DB
-	Key   []byte // installation secret; never printed
-	Store *subscribers.Store
+	DB        *db.DB
+	Key       []byte // installation secret; never printed
+	Store     *subscribers.Store
+	Campaigns *mailer.CampaignStore
 }
 
 // openApp opens the database named by --db and builds the store.
@@ -42,7 +44,7 @@ func openApp(ctx context.Context, env *Env) (*App, error) {
 		d.Close()
 		return nil, fmt.Errorf("read installation secret: %w", err)
 	}
-	return &App{DB: d, Key: key, Store: subscribers.NewStore(d, key)}, nil
+	return &App{DB: d, Key: key, Store: subscribers.NewStore(d, key), Campaigns: mailer.NewCampaignStore(d)}, nil
 }
 
 // openExistingApp is openApp for commands that only read or change what is

@@ -30,7 +30,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	for _, p := range problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 	}
-	camps, err := mailer.Campaigns(ctx, app.DB, false)
+	camps, err := app.Campaigns.List(ctx, mailer.CampaignFilter{})
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func stateText(ctx context.Context, app *App, st columns.State, c *mailer.Campai
 	if c == nil {
 		return string(st), nil
 	}
-	n, err := mailer.CampaignCounts(ctx, app.DB, c.ID)
+	n, err := app.Campaigns.Counts(ctx, c.ID)
 	if err != nil {
 		return "", err
 	}

@@ -201,13 +201,13 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		return err
 	}
 	describePending := func(c *mailer.Campaign) error {
-		counts, err := mailer.CampaignCounts(ctx, app.DB, c.ID)
+		counts, err := m.Campaigns().Counts(ctx, c.ID)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "Would resume column %03d %q (%s, as it was when the campaign started): %d of %d deliveries pending (%d waiting for retry), %d sent; still to get it:\n",
 			c.Number, c.Subject, c.File, counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
-		n, err := mailer.EachPendingRecipient(ctx, app.DB, c.ID, list)
+		n, err := m.Campaigns().PendingRecipients(ctx, c.ID, list)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 	}
 	describeNew := func(col *columns.Column) error {
 		fmt.Fprintf(w, "Would send column %03d %q (%s) to:\n", col.Number, col.Subject, col.File)
-		n, err := m.EachActiveSubscriber(ctx, list)
+		n, err := m.Campaigns().Recipients(ctx, list)
 		if err != nil {
 			return err
 		}
@@ -224,7 +224,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		return nil
 	}
 	if opts.Column != 0 {
-		c, err := mailer.FindCampaign(ctx, app.DB, opts.Column)
+		c, err := m.Campaigns().Find(ctx, opts.Column)
 		switch {
 		case err == nil && c.Finished():
 			return fmt.Errorf("column %03d: %w (%s)", opts.Column, mailer.ErrAlreadySent, countOf(c.Recipients, "recipient", "recipients"))

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"newsletter/mailer"
 	"newsletter/subscribers"
 )
 
@@ -123,7 +122,7 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 			fmt.Fprintf(env.Stdout, "Unsubscribed %s; the consent evidence is kept.\n", s.Email)
 			return nil
 		case "show":
-			return showSubscriber(ctx, env, st, rest[0], o.format)
+			return showSubscriber(ctx, env, st, app.Campaigns, rest[0], o.format)
 		case "forget":
 			err := st.Forget(ctx, rest[0])
 			if errors.Is(err, subscribers.ErrErasedWALBusy) {
@@ -277,23 +276,12 @@ type outboxOut struct {
 	SentAt    string `json:"sent_at,omitempty"`
 }
 
-func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, email, format string) error {
-	s, err := st.FindByEmail(ctx, email)
+func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log subscribers.DeliveryLog, email, format string) error {
+	r, err := st.Report(ctx, email, log)
 	if err != nil {
 		return subscriberError(email, err)
 	}
-	events, err := st.Events(ctx, s.ID)
-	if err != nil {
-		return err
-	}
-	outbox, err := st.OutboxMails(ctx, s.ID)
-	if err != nil {
-		return err
-	}
-	deliveries, err := mailer.SubscriberDeliveries(ctx, st.DB(), s.ID)
-	if err != nil {
-		return err
-	}
+	s, events, outbox, deliveries := r.Subscriber, r.Events, r.ServiceMails, r.Deliveries
 	switch format {
 	case "", "text":
 		w := env.Stdout

@@ -1,0 +1,15 @@
+// Package db opens the database and keeps it in shape: the SQLite file
+// with its settings on every connection and write-ahead logging, the
+// embedded migrations applied once and in order (also when several
+// processes open a new file at once), and InTx, the write transaction with
+// its clock read once that every store writes through.
+//
+// Each table belongs to one package, which alone writes it and spells its
+// values; the others read it only through what that package exports. db
+// owns two: the durable outbox, which subscribers fills inside its own
+// transactions and mailer drains (outbox.go), and settings, which holds the
+// installation secret (settings.go). The migrations of every table live
+// here because they are applied together, but subscribers owns
+// subscribers, consent_texts, consent_events, suppressions, tokens and the
+// view subscriber_mailability, and mailer owns campaigns and deliveries.
+package db
