@@ -20,7 +20,7 @@ const (
 // an unfinished campaign resumes at start-up) and the outbox worker for
 // composer's confirmation mails. It blocks until ctx ends, then waits for
 // messages in flight to be finished and recorded, and returns nil.
-func runBackground(ctx context.Context, env *Env, app *App, composer mailer.OutboxComposer, reg prometheus.Registerer) error {
+func runBackground(ctx context.Context, env *Env, app *App, composer mailer.OutboxMails, reg prometheus.Registerer) error {
 	m, err := newMailer(env, app)
 	if err != nil {
 		return err
