@@ -103,7 +103,7 @@ func TestNoLoginOfferedSaysWhatToChange(t *testing.T) {
 
 // TestServeReportsConfigErrorOnceAndBacksOff runs serve's loops (the retry
 // loop and the outbox) against a server that cannot be used as configured:
-// the error is logged once, and connections are spaced by the link's
+// the error is logged once, and connections are spaced by the outage's
 // backoff instead of one every retry interval.
 func TestServeReportsConfigErrorOnceAndBacksOff(t *testing.T) {
 	e := newTestEnv(t)
@@ -134,20 +134,20 @@ func TestServeReportsConfigErrorOnceAndBacksOff(t *testing.T) {
 	outboxDone := make(chan struct{})
 	go func() {
 		defer close(outboxDone)
-		m.RunOutbox(runCtx, &fakeOutboxComposer{sent: map[int64]string{}}, 5*time.Millisecond)
+		m.RunOutbox(runCtx, &fakeOutboxMails{sent: map[int64]string{}}, 5*time.Millisecond)
 	}()
 	eventually(t, "a few connection rounds", func() bool {
-		m.link.mu.Lock()
-		defer m.link.mu.Unlock()
-		return m.link.rounds >= 4
+		m.sender.outage.mu.Lock()
+		defer m.sender.outage.mu.Unlock()
+		return m.sender.outage.rounds >= 4
 	})
 	cancel()
 	s.Stop()
 	<-outboxDone
 
-	m.link.mu.Lock()
-	rounds := m.link.rounds
-	m.link.mu.Unlock()
+	m.sender.outage.mu.Lock()
+	rounds := m.sender.outage.rounds
+	m.sender.outage.mu.Unlock()
 	// Each round is one connection of the retry loop or the outbox (both
 	// wait for the round to be due; at most both in the same round).
 	if sessions := e.srv.Sessions(); sessions > 2*rounds+2 {

@@ -245,7 +245,13 @@ func benchBareGoMail(b *testing.B, n int) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := newMailClient(&Options{SMTPAddr: e.srv.Addr, SMTPTLS: TLSOpportunistic, SMTPTimeout: 30 * time.Second})
+				o := &Options{SMTPAddr: e.srv.Addr, SMTPTLS: TLSOpportunistic, SMTPTimeout: 30 * time.Second}
+				s, err := newSender(o, "kolumne@example.org")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				c, err := newMailClient(o, s.host, s.port)
 				if err != nil {
 					b.Error(err)
 					return

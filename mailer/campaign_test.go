@@ -337,9 +337,9 @@ func TestServerDownThenBack(t *testing.T) {
 		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
 	}()
 	eventually(t, "a few failed connection rounds", func() bool {
-		m.link.mu.Lock()
-		defer m.link.mu.Unlock()
-		return m.link.rounds >= 4
+		m.sender.outage.mu.Lock()
+		defer m.sender.outage.mu.Unlock()
+		return m.sender.outage.rounds >= 4
 	})
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ func TestServerGoesDownMidCampaign(t *testing.T) {
 	}()
 	eventually(t, "some messages", func() bool { return e.srv.Count() >= 20 })
 	e.srv.Stop()
-	eventually(t, "the outage to be noticed", func() bool { return m.link.wait() > 0 })
+	eventually(t, "the outage to be noticed", func() bool { return m.sender.outage.wait() > 0 })
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestRefusedLoginFailsClearly(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
+func TestVerdictOf(t *testing.T) {
 	tests := []struct {
 		err  error
 		want verdict
@@ -598,8 +598,8 @@ func TestClassify(t *testing.T) {
 		{&senderRefusedError{tpErr(550, "5.1.0 sender rejected")}, verdictFailed},
 	}
 	for _, tt := range tests {
-		if got, reply := classify(tt.err); got != tt.want {
-			t.Errorf("classify(%v) = %v (%q), want %v", tt.err, got, reply, tt.want)
+		if got, reply := verdictOf(tt.err); got != tt.want {
+			t.Errorf("verdictOf(%v) = %v (%q), want %v", tt.err, got, reply, tt.want)
 		}
 	}
 }

@@ -153,11 +153,6 @@ type outcome struct {
 	done      chan struct{} // closed by the marker once recorded
 }
 
-// backoff is the delay before retry number n (1 = first retry): base
-// doubling per attempt, capped at 6h, with ±25 % jitter so a burst of
-// temporary failures does not come back as one burst.
-func backoff(base time.Duration, n int) time.Duration { return jitter(base, n, 6*time.Hour) }
-
 // writeOutcomes records a batch of attempts in one transaction. A retry
 // whose next attempt would fall after RetryFor since the first attempt
 // becomes a final failure. It returns the outcomes as recorded (retries
@@ -183,12 +178,8 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string,
 			continue
 		}
 		if o.verdict == verdictRetry {
-			first := o.d.FirstAttempt
-			if first.IsZero() {
-				first = tx.Now
-			}
-			next := tx.Now.Add(backoff(retryBackoff, o.d.Attempts+1))
-			if !next.After(first.Add(retryFor)) {
+			next, giveUp := retryPolicy{retryBackoff, retryFor}.next(tx.Now, o.d.FirstAttempt, o.d.Attempts+1)
+			if !giveUp {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1,
 					first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, last_reply = ?, message_id = ?,
 					lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'pending'`,
@@ -199,7 +190,7 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string,
 				continue
 			}
 			o.verdict = verdictFailed
-			o.reply = fmt.Sprintf("gave up after %d attempts: %s", o.d.Attempts+1, o.reply)
+			o.reply = gaveUpReply(o.d.Attempts+1, o.reply)
 		}
 		switch o.verdict {
 		case verdictSent:

@@ -42,17 +42,15 @@ func newDKIMSigner(o *DKIMOptions) (*dkimSigner, error) {
 	if o == nil {
 		return nil, nil
 	}
-	// Name exactly what is missing: the domain usually comes from --from,
-	// so "needs --dkim-domain" would send the admin after the wrong flag.
 	var missing []string
 	if o.Domain == "" {
-		missing = append(missing, "--dkim-domain (or a --from address with a domain)")
+		missing = append(missing, "a domain")
 	}
 	if o.Selector == "" {
-		missing = append(missing, "--dkim-selector")
+		missing = append(missing, "a selector")
 	}
 	if o.Key == nil && o.KeyFile == "" {
-		missing = append(missing, "--dkim-key FILE")
+		missing = append(missing, "a key")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("DKIM signing needs %s", strings.Join(missing, " and "))

@@ -10,9 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
 
 	"newsletter/columns"
 	"newsletter/db"
@@ -20,15 +17,15 @@ import (
 	"newsletter/templates"
 )
 
-// Prepared is a column rendered once for a campaign and personalised per
-// recipient; *templates.PreparedMail is one.
-type Prepared interface {
+// PreparedMail is a column rendered once for a campaign and personalised
+// per recipient; *templates.PreparedMail is one.
+type PreparedMail interface {
 	Personalize(templates.Recipient) templates.RenderedMail
 }
 
 // Renderer renders a column once per campaign.
 type Renderer interface {
-	Prepare(c *columns.Column) (Prepared, error)
+	Prepare(c *columns.Column) (PreparedMail, error)
 }
 
 // TemplateRenderer adapts the templates package's renderer.
@@ -36,7 +33,7 @@ func TemplateRenderer(r *templates.MailRenderer) Renderer { return templateRende
 
 type templateRenderer struct{ r *templates.MailRenderer }
 
-func (t templateRenderer) Prepare(c *columns.Column) (Prepared, error) { return t.r.Prepare(c) }
+func (t templateRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return t.r.Prepare(c) }
 
 // Mailer sends campaigns and outbox mails. One per process: its lease
 // owner id tells this process's claims apart from every other sender's.
@@ -45,27 +42,30 @@ type Mailer struct {
 	store    *subscribers.Store
 	renderer Renderer
 	opts     Options
-	from     sender
+	from     fromAddress
 	composer *composer
-	limiter  *rate.Limiter
+	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
+	retry    retryPolicy // of outbox items; the marker applies it to deliveries
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics
-	link     *link // SMTP outages, shared by all runs and the outbox
 
 	campaigns *CampaignStore // campaigns and the delivery log
 
-	// sendMu keeps the scheduler's job and the retry loop of one process
-	// from running campaign passes side by side (leases would keep them
-	// correct, but two SMTP pools for one campaign only waste connections).
+	// sendMu keeps campaign runs of one process (RunCampaign, the
+	// scheduler's job and its retry loop) from running side by side (leases
+	// would keep them correct, but two SMTP pools for one campaign only
+	// waste connections).
 	sendMu sync.Mutex
 }
 
-// New builds a Mailer. It checks the options (TLS mode, From, DKIM key)
-// but does not connect to the SMTP server.
+// New builds a Mailer. It checks what it cannot work without (a From
+// address with a domain, the SMTP address and TLS mode, the DKIM key, the
+// secret) but does not connect to the SMTP server. The settings themselves
+// are validated where they are read.
 func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer, error) {
 	opts.setDefaults()
-	from, err := opts.validate()
+	from, err := opts.check()
 	if err != nil {
 		return nil, err
 	}
@@ -73,23 +73,22 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	if err != nil {
 		return nil, err
 	}
-	limit := rate.Inf
-	if opts.Rate > 0 {
-		limit = rate.Limit(opts.Rate)
-	}
 	owner, err := newOwnerID()
 	if err != nil {
 		return nil, err
 	}
-	return &Mailer{
+	m := &Mailer{
 		db: d, store: store, campaigns: NewCampaignStore(d), renderer: r, opts: opts, from: from,
-		composer: newComposer(&opts, from, dk),
-		limiter:  rate.NewLimiter(limit, 1),
-		owner:    owner,
-		log:      opts.Logger,
-		metrics:  &metrics{},
-		link:     newLink(&opts, time.Now),
-	}, nil
+		retry:   retryPolicy{backoff: opts.RetryBackoff, giveUpAfter: opts.RetryFor},
+		owner:   owner,
+		log:     opts.Logger,
+		metrics: &metrics{},
+	}
+	m.composer = newComposer(&m.opts, from, dk)
+	if m.sender, err = newSender(&m.opts, from.addr.Address); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // newOwnerID names this process in leases: host, pid and a random part,

@@ -34,14 +34,14 @@ type envelope struct {
 
 // composer writes messages as bytes, signed when DKIM is configured.
 type composer struct {
-	from     sender
+	from     fromAddress
 	listID   string // preformatted List-Id value
 	feedback string
 	boundary string
 	dkim     *dkimSigner
 }
 
-func newComposer(o *Options, from sender, dk *dkimSigner) *composer {
+func newComposer(o *Options, from fromAddress, dk *dkimSigner) *composer {
 	return &composer{
 		from:     from,
 		listID:   listIDHeader(o.ListName, listDomain(o.BaseURL, from.domain)),

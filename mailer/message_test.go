@@ -46,7 +46,7 @@ func goldenComposer(t *testing.T, dk *dkimSigner) *composer {
 	o := Options{From: "Kniepunkt <kolumne@example.org>", BaseURL: "https://news.example.org", ListName: "Kniepunkt",
 		FeedbackID: "c30:kniepunkt", Boundary: "golden-boundary-0123456789", Secret: []byte("golden-secret"), SMTPAddr: "x:25"}
 	o.setDefaults()
-	from, err := o.validate()
+	from, err := o.check()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,3 @@
-// Package mailer delivers columns and confirmation mails over SMTP: campaigns
-// and their delivery log, leases that let several senders share the work,
-// retries with backoff, the rate limit, the outbox worker and the cron
-// scheduler.
 package mailer
 
 import (
@@ -12,13 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// TLS modes of --smtp-tls.
+// TLS modes of Options.SMTPTLS.
 const (
 	TLSOff           = "off"           // plain text, never STARTTLS
 	TLSOpportunistic = "opportunistic" // STARTTLS when the server offers it
@@ -48,13 +42,15 @@ type Options struct {
 	// 1m. It also bounds the first pause (at most 1s) between connection
 	// rounds while the SMTP server is unreachable.
 	RetryBackoff time.Duration
-	// RetryFor is how long after its first attempt a delivery is retried
-	// before it fails for good. Zero or negative means the default, 72h:
-	// "never retry" is not expressible here (the CLI rejects 0).
+	// RetryFor is how long a mail is retried before it fails for good: a
+	// delivery counting from its first attempt, an outbox item from when
+	// it was queued. Zero or negative means the default, 72h: "never
+	// retry" is not expressible here.
 	RetryFor time.Duration
 
-	// Lease is how long a claim holds without renewal; a crashed sender's
-	// deliveries come due again after it. Default 30s, renewed every Lease/3.
+	// Lease is how long a claim on deliveries or outbox items holds
+	// without renewal; a crashed sender's come due again after it.
+	// Default 30s, renewed every Lease/3.
 	Lease time.Duration
 	// BatchSize is how many deliveries one claim takes. Default 100.
 	BatchSize int
@@ -64,7 +60,7 @@ type Options struct {
 	DKIM *DKIMOptions // nil: no signing
 
 	ColumnsDir string         // where campaigns re-read their column on resume
-	Location   *time.Location // --timezone, for column dates
+	Location   *time.Location // for column dates
 
 	// Secret keys the Message-ID hash (the installation secret).
 	Secret []byte
@@ -78,8 +74,8 @@ type Options struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// sender is the parsed From.
-type sender struct {
+// fromAddress is the parsed From.
+type fromAddress struct {
 	addr   *mail.Address
 	domain string
 }
@@ -117,38 +113,25 @@ func (o *Options) setDefaults() {
 	}
 }
 
-func (o *Options) validate() (sender, error) {
+// check makes sure the mailer can work with the options: it parses From
+// and refuses what it cannot send with. Validating the settings as a user
+// gives them is the caller's business (the command line does it).
+func (o *Options) check() (fromAddress, error) {
 	switch o.SMTPTLS {
 	case TLSOff, TLSOpportunistic, TLSStartTLS, TLSImplicit:
 	default:
-		return sender{}, fmt.Errorf("--smtp-tls %q: want off, opportunistic, starttls or tls", o.SMTPTLS)
-	}
-	if _, port, err := net.SplitHostPort(o.SMTPAddr); err != nil {
-		return sender{}, fmt.Errorf("--smtp-addr %q: want HOST:PORT: %w", o.SMTPAddr, err)
-	} else if _, err := strconv.Atoi(port); err != nil {
-		return sender{}, fmt.Errorf("--smtp-addr %q: port is not a number", o.SMTPAddr)
-	}
-	if o.Rate < 0 {
-		return sender{}, errors.New("--rate must not be negative")
-	}
-	if strings.TrimSpace(o.From) == "" {
-		return sender{}, errors.New("--from is required, like \"Kniepunkt <kolumne@example.org>\"")
+		return fromAddress{}, fmt.Errorf("SMTP TLS mode %q: want off, opportunistic, starttls or tls", o.SMTPTLS)
 	}
 	a, err := mail.ParseAddress(o.From)
 	if err != nil {
-		return sender{}, fmt.Errorf("--from %q: %w", o.From, err)
+		return fromAddress{}, fmt.Errorf("sender address %q: %w", o.From, err)
 	}
 	_, domain, ok := strings.Cut(a.Address, "@")
 	if !ok || domain == "" {
-		return sender{}, fmt.Errorf("--from %q has no domain", o.From)
-	}
-	if o.BaseURL != "" {
-		if u, err := url.Parse(o.BaseURL); err != nil || u.Host == "" {
-			return sender{}, fmt.Errorf("--base-url %q is not an absolute URL", o.BaseURL)
-		}
+		return fromAddress{}, fmt.Errorf("sender address %q has no domain", o.From)
 	}
 	if len(o.Secret) == 0 {
-		return sender{}, errors.New("mailer needs the installation secret for Message-IDs")
+		return fromAddress{}, errors.New("mailer needs the installation secret for Message-IDs")
 	}
-	return sender{addr: a, domain: strings.ToLower(domain)}, nil
+	return fromAddress{addr: a, domain: strings.ToLower(domain)}, nil
 }

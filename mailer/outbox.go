@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"newsletter/db"
@@ -12,11 +11,11 @@ import (
 	"newsletter/templates"
 )
 
-// OutboxComposer builds the mails queued in the outbox (confirmation
-// mails); the subscribers package implements it. ComposeOutbox returning
+// OutboxMails provides the mails to send for outbox items (confirmation
+// mails); subscribers.OptIn is one. ComposeOutbox returning
 // db.ErrOutboxCancelled closes the item without sending. OutboxSent runs in
 // the transaction that marks the item sent (to record consent evidence).
-type OutboxComposer interface {
+type OutboxMails interface {
 	ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
 	OutboxSent(ctx context.Context, tx *db.Tx, it db.OutboxItem, messageID string) error
 }
@@ -26,9 +25,10 @@ type OutboxComposer interface {
 const outboxBatch = 10
 
 // RunOutbox drains the outbox until ctx ends, looking for due items every
-// poll interval. A mail in flight when ctx ends is finished and recorded;
-// claimed items not yet sent are given back.
-func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Duration) {
+// poll interval, and sends their mails through the Mailer's sender over one
+// connection, kept open while there is work. A mail in flight when ctx ends
+// is finished and recorded; claimed items not yet sent are given back.
+func (m *Mailer) RunOutbox(ctx context.Context, mails OutboxMails, every time.Duration) {
 	if every <= 0 {
 		every = 2 * time.Second
 	}
@@ -45,8 +45,8 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 		var err error
 		// While the SMTP server is down, claim nothing until the next
 		// connection round is due.
-		if m.link.wait() == 0 {
-			n, err = m.outboxPass(ctx, oc, &conn)
+		if m.sender.outage.wait() == 0 {
+			n, err = m.outboxPass(ctx, mails, &conn)
 		}
 		switch {
 		case err == nil || ctx.Err() != nil || errors.Is(err, ErrSMTPUnreachable):
@@ -60,7 +60,7 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 			conn.close()
 			conn = nil
 		}
-		if n > 0 && err == nil && ctx.Err() == nil && m.link.wait() == 0 {
+		if n > 0 && err == nil && ctx.Err() == nil && m.sender.outage.wait() == 0 {
 			continue // more may be due right away
 		}
 		select {
@@ -72,7 +72,7 @@ func (m *Mailer) RunOutbox(ctx context.Context, oc OutboxComposer, every time.Du
 }
 
 // outboxPass claims one batch and sends it; it returns how many it claimed.
-func (m *Mailer) outboxPass(ctx context.Context, oc OutboxComposer, conn **smtpConn) (int, error) {
+func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpConn) (int, error) {
 	var claims []db.OutboxClaim
 	err := m.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
@@ -95,7 +95,7 @@ func (m *Mailer) outboxPass(ctx context.Context, oc OutboxComposer, conn **smtpC
 			m.outboxWrite(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) })
 			lastRenew = time.Now()
 		}
-		if err := m.sendOutboxItem(ctx, oc, conn, c); err != nil {
+		if err := m.sendOutboxItem(ctx, mails, conn, c); err != nil {
 			for _, rest := range claims[i:] {
 				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
 			}
@@ -108,10 +108,10 @@ func (m *Mailer) outboxPass(ctx context.Context, oc OutboxComposer, conn **smtpC
 // sendOutboxItem composes, sends and records one item. The error is only
 // for a fatal SMTP configuration problem or a server that cannot be
 // reached (no attempt is counted then); the item is then given back.
-func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **smtpConn, c db.OutboxClaim) error {
+func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **smtpConn, c db.OutboxClaim) error {
 	it := c.Item
 	bg := context.WithoutCancel(ctx)
-	rm, err := oc.ComposeOutbox(ctx, it)
+	rm, err := mails.ComposeOutbox(ctx, it)
 	if errors.Is(err, db.ErrOutboxCancelled) {
 		m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxFailed(bg, tx, it.ID, "cancelled: no longer needed", false) })
 		return nil
@@ -121,32 +121,6 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **s
 		m.outboxRetry(bg, c, "compose failed: "+oneLine(err.Error()))
 		return nil
 	}
-	if err := m.limiter.Wait(ctx); err != nil {
-		return err
-	}
-	if *conn == nil {
-		if *conn, err = newSMTPConn(&m.opts); err != nil {
-			return err
-		}
-	}
-	if !(*conn).connected() {
-		err := (*conn).connect(ctx)
-		var de *dialError
-		switch {
-		case err == nil:
-			m.link.ok()
-		case errors.As(err, &de) && ctx.Err() == nil:
-			// An outage or a configuration error: either way the
-			// link's backoff spaces the next try.
-			m.link.failed(err)
-			if de.fatal {
-				return err
-			}
-			return m.link.unreachable()
-		default:
-			return err
-		}
-	}
 	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
 	var buf bytes.Buffer
 	if err := m.composer.compose(envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}, &buf); err != nil {
@@ -155,25 +129,30 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **s
 		})
 		return nil
 	}
-	reply, err := (*conn).send(bg, m.from.addr.Address, it.Recipient, buf.Bytes(), nil)
-	var de *dialError
-	if errors.As(err, &de) && de.fatal {
-		return de
+	if *conn == nil {
+		if *conn, err = m.sender.newConn(nil); err != nil {
+			return err
+		}
 	}
-	v, r := classify(err)
+	// No wait for the server: while it is down, the item is given back
+	// and RunOutbox claims nothing until the next connection round.
+	v, r, err := m.sender.send(ctx, *conn, time.Time{}, it.Recipient, buf.Bytes(), nil)
+	if err != nil {
+		return err
+	}
 	m.metrics.observe("outbox", v)
 	switch v {
 	case verdictSent:
 		err := m.db.InTx(bg, func(tx *db.Tx) error {
-			if err := db.MarkOutboxSent(bg, tx, it.ID, msgID, reply); err != nil {
+			if err := db.MarkOutboxSent(bg, tx, it.ID, msgID, r); err != nil {
 				return err
 			}
-			return oc.OutboxSent(bg, tx, it, msgID)
+			return mails.OutboxSent(bg, tx, it, msgID)
 		})
 		if err != nil {
 			// The mail went out: record that much, so it is not sent twice.
 			m.log.Error("outbox: recording the sent mail failed", "item", it.ID, "err", err)
-			m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxSent(bg, tx, it.ID, msgID, reply) })
+			m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxSent(bg, tx, it.ID, msgID, r) })
 		}
 	case verdictRetry:
 		m.log.Warn("outbox: temporary failure", "item", it.ID, "attempt", it.Attempts+1, "reply", r)
@@ -193,13 +172,13 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, oc OutboxComposer, conn **s
 	return nil
 }
 
-// outboxRetry schedules the item again, or fails it for good once the
-// next try would fall after RetryFor since it was queued.
+// outboxRetry schedules the item again by the retry policy, counting from
+// when it was queued, or fails it for good when the policy gives up.
 func (m *Mailer) outboxRetry(ctx context.Context, c db.OutboxClaim, reply string) {
 	m.outboxWrite(ctx, func(tx *db.Tx) error {
-		next := tx.Now.Add(backoff(m.opts.RetryBackoff, c.Item.Attempts+1))
-		if next.After(c.CreatedAt.Add(m.opts.RetryFor)) {
-			return db.MarkOutboxFailed(ctx, tx, c.Item.ID, fmt.Sprintf("gave up after %d attempts: %s", c.Item.Attempts+1, reply), true)
+		next, giveUp := m.retry.next(tx.Now, c.CreatedAt, c.Item.Attempts+1)
+		if giveUp {
+			return db.MarkOutboxFailed(ctx, tx, c.Item.ID, gaveUpReply(c.Item.Attempts+1, reply), true)
 		}
 		return db.MarkOutboxRetry(ctx, tx, c.Item.ID, next, reply)
 	})

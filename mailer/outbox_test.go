@@ -14,19 +14,19 @@ import (
 	"newsletter/templates"
 )
 
-type fakeOutboxComposer struct {
+type fakeOutboxMails struct {
 	mu   sync.Mutex
 	sent map[int64]string // outbox id -> message id
 }
 
-func (f *fakeOutboxComposer) ComposeOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+func (f *fakeOutboxMails) ComposeOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
 	if strings.HasPrefix(it.Recipient, "cancel") {
 		return templates.RenderedMail{}, db.ErrOutboxCancelled
 	}
 	return templates.RenderedMail{Subject: "Bitte bestätigen", Text: "Bitte bestätigen: https://x.example/confirm\n", HTML: "<p>Bitte</p>"}, nil
 }
 
-func (f *fakeOutboxComposer) OutboxSent(_ context.Context, _ *db.Tx, it db.OutboxItem, messageID string) error {
+func (f *fakeOutboxMails) OutboxSent(_ context.Context, _ *db.Tx, it db.OutboxItem, messageID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent[it.ID] = messageID
@@ -67,7 +67,7 @@ func TestOutboxWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oc := &fakeOutboxComposer{sent: map[int64]string{}}
+	oc := &fakeOutboxMails{sent: map[int64]string{}}
 	m := e.mailer()
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -73,7 +73,8 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 // only (ending at once while the server is down), so ro.Wait is not spent
 // again for each. A server that cannot be used as configured
 // (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
-// and a new one is better started once mail can go out.
+// and a new one is better started once mail can go out. It holds the
+// send lock for the whole job, like RunCampaign for one campaign.
 func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
@@ -99,7 +100,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 	// run sends one campaign and says whether the job must stop: on
 	// cancellation (err is returned as is) or a configuration error.
 	run := func(c *Campaign) (stop bool, err error) {
-		res, err := m.RunCampaign(ctx, c, ro)
+		res, err := m.runCampaign(ctx, c, ro)
 		if res != nil {
 			results = append(results, res)
 		}
@@ -196,14 +197,6 @@ func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error)
 	return c, err
 }
 
-// RunCampaignLocked is RunCampaign taking the process's send lock, so it
-// does not run beside the scheduler's job of the same process.
-func (m *Mailer) RunCampaignLocked(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
-	m.sendMu.Lock()
-	defer m.sendMu.Unlock()
-	return m.RunCampaign(ctx, c, ro)
-}
-
 // FindColumn parses the columns folder and returns column number.
 func (m *Mailer) FindColumn(number int) (*columns.Column, error) {
 	cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
@@ -247,16 +240,19 @@ func (m *Mailer) SendTest(ctx context.Context, col *columns.Column, address stri
 	if err := m.composer.compose(env, &buf); err != nil {
 		return err
 	}
-	conn, err := newSMTPConn(&m.opts)
+	// The test copy goes through the one send path like every mail: an
+	// unreachable server or one that cannot be used as configured is
+	// reported as such, at once (an admin waits for the answer).
+	conn, err := m.sender.newConn(nil)
 	if err != nil {
 		return err
 	}
 	defer conn.close()
-	if err := m.limiter.Wait(ctx); err != nil {
-		return err
+	v, reply, err := m.sender.send(ctx, conn, time.Time{}, email, buf.Bytes(), nil)
+	if err != nil {
+		return fmt.Errorf("test copy to %s not sent: %w", email, err)
 	}
-	if _, err := conn.send(ctx, m.from.addr.Address, email, buf.Bytes(), nil); err != nil {
-		_, reply := classify(err)
+	if v != verdictSent {
 		return fmt.Errorf("test copy to %s not accepted: %s", email, reply)
 	}
 	return nil

@@ -27,15 +27,12 @@ type Scheduler struct {
 	lastErr map[int64]string
 }
 
-// NewScheduler checks spec (standard 5 fields or a descriptor such as
-// "@every 10s" or "@weekly") and builds a scheduler in loc. retryEvery is
-// the retry loop's interval (default 5s).
+// NewScheduler builds a scheduler in loc for spec (standard 5 fields or a
+// descriptor such as "@every 10s" or "@weekly"); a spec cron cannot parse
+// is an error. retryEvery is the retry loop's interval (default 5s).
 func (m *Mailer) NewScheduler(spec string, loc *time.Location, retryEvery time.Duration) (*Scheduler, error) {
 	if loc == nil {
 		loc = time.UTC
-	}
-	if _, err := cron.ParseStandard(spec); err != nil {
-		return nil, fmt.Errorf("--schedule %q: %w", spec, err)
 	}
 	if retryEvery <= 0 {
 		retryEvery = 5 * time.Second
@@ -45,7 +42,7 @@ func (m *Mailer) NewScheduler(spec string, loc *time.Location, retryEvery time.D
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	s := &Scheduler{m: m, cron: c, retryEvery: retryEvery, lastErr: map[int64]string{}}
 	if _, err := c.AddFunc(spec, s.job); err != nil {
-		return nil, fmt.Errorf("--schedule %q: %w", spec, err)
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
 	return s, nil
 }
@@ -111,7 +108,7 @@ func (s *Scheduler) retryLoop() {
 // retryPass sends what is due of every unfinished campaign, unless the
 // scheduled job is busy (it does the same). lastErr dedupes error logs.
 func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
-	if m.link.wait() > 0 {
+	if m.sender.outage.wait() > 0 {
 		return // the SMTP server is down; the next connection round is not due
 	}
 	if !m.sendMu.TryLock() {
@@ -133,15 +130,15 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 			}
 			continue
 		}
-		_, err = m.RunCampaign(ctx, c, RunOptions{})
+		_, err = m.runCampaign(ctx, c, RunOptions{})
 		if ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, ErrSMTPUnreachable) {
-			return // logged once by the link; the other campaigns would fail alike
+			return // logged once by the outage; the other campaigns would fail alike
 		}
 		if errors.Is(err, ErrSMTPConfig) {
-			// Reported once; the link's backoff spaces the next pass.
+			// Reported once; the outage's backoff spaces the next pass.
 			m.reportConfig(err)
 			return
 		}
@@ -162,7 +159,7 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 // only when it changes, or after the server was usable in between):
 // serve's loops meet it on every try.
 func (m *Mailer) reportConfig(err error) {
-	if m.link.reportConfig(err) {
+	if m.sender.outage.reportConfig(err) {
 		m.log.Error("the SMTP server cannot be used as configured; deliveries and confirmation mails wait, nothing is charged, and the connection is retried with backoff",
 			"addr", m.opts.SMTPAddr, "err", err.Error())
 	}

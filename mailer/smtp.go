@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -18,17 +16,9 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 )
 
-// newMailClient builds the go-mail client for one connection from the
-// options. It only dials when asked.
-func newMailClient(o *Options, extra ...gomail.Option) (*gomail.Client, error) {
-	host, portStr, err := net.SplitHostPort(o.SMTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("--smtp-addr %q: %w", o.SMTPAddr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("--smtp-addr %q: bad port", o.SMTPAddr)
-	}
+// newMailClient builds the go-mail client for one connection to host:port
+// from the options. It only dials when asked.
+func newMailClient(o *Options, host string, port int, extra ...gomail.Option) (*gomail.Client, error) {
 	opts := []gomail.Option{
 		gomail.WithPort(port),
 		gomail.WithTimeout(o.SMTPTimeout),
@@ -76,8 +66,8 @@ type smtpConn struct {
 	live *atomic.Int32 // optional: counts open connections of a run
 }
 
-func newSMTPConn(o *Options) (*smtpConn, error) {
-	c := &smtpConn{opts: o}
+func newSMTPConn(o *Options, host string, port int, live *atomic.Int32) (*smtpConn, error) {
+	c := &smtpConn{opts: o, live: live}
 	var extra []gomail.Option
 	if o.SMTPTLS != TLSImplicit {
 		// With a dial function of its own go-mail would skip implicit TLS,
@@ -95,7 +85,7 @@ func newSMTPConn(o *Options) (*smtpConn, error) {
 			return newBufConn(nc), nil
 		}))
 	}
-	client, err := newMailClient(o, extra...)
+	client, err := newMailClient(o, host, port, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,22 +155,26 @@ func (c *smtpConn) connect(ctx context.Context) error {
 	return nil
 }
 
-// send transmits one finished message (already signed, if DKIM is on) to a
-// single recipient and returns the server's reply to the end of DATA. The
-// raw path is the same MAIL/RCPT/DATA sequence go-mail's Send runs, but over
-// bytes we have already produced, so the DKIM signature covers exactly what
-// goes on the wire.
+// errNotConnected is a send over a connection that is not open: the
+// sender opens it first, so this is never the server's doing.
+var errNotConnected = errors.New("SMTP connection is not open")
+
+// send transmits one finished message (already signed, if DKIM is on) to
+// a single recipient over the open connection and returns the server's
+// reply to the end of DATA. The raw path is the same MAIL/RCPT/DATA
+// sequence go-mail's Send runs, but over bytes we have already produced,
+// so the DKIM signature covers exactly what goes on the wire.
 //
 // beforeEnd, if set, is called just before the final "." that makes the
 // server accept the message: the sender waits there for its previous
 // message to be recorded, so MAIL, RCPT and the body overlap with that
 // commit while at most one accepted-but-unrecorded message per connection
 // can exist.
-func (c *smtpConn) send(ctx context.Context, from, to string, msg []byte, beforeEnd func()) (string, error) {
-	if err := c.connect(ctx); err != nil {
-		return "", err
-	}
+func (c *smtpConn) send(from, to string, msg []byte, beforeEnd func()) (string, error) {
 	sc := c.sc
+	if sc == nil {
+		return "", errNotConnected
+	}
 	if err := sc.UpdateDeadline(c.opts.SMTPTimeout); err != nil {
 		c.drop()
 		return "", err
@@ -321,61 +315,6 @@ type senderRefusedError struct{ err error }
 
 func (e *senderRefusedError) Error() string { return "sender refused: " + e.err.Error() }
 func (e *senderRefusedError) Unwrap() error { return e.err }
-
-// verdict is what to do with a delivery after an attempt.
-type verdict int
-
-const (
-	verdictSent    verdict = iota
-	verdictRetry           // 4xx, timeout, dropped connection
-	verdictFailed          // 5xx: final for this address
-	verdictBounced         // 5xx saying the mailbox does not exist: also mark the subscriber
-)
-
-var enhancedCodeRE = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
-
-// classify turns a send error into a verdict and the reply to record.
-// go-mail's SendError.IsTemp looks only at the first digit, so an error
-// without any SMTP code (network, timeout, EOF) would count as permanent
-// there; here it is temporary, as it must be.
-func classify(err error) (verdict, string) {
-	if err == nil {
-		return verdictSent, ""
-	}
-	code, reply := 0, oneLine(err.Error())
-	var tpe *textproto.Error
-	var se *gomail.SendError
-	switch {
-	case errors.As(err, &tpe):
-		code = tpe.Code
-		reply = oneLine(fmt.Sprintf("%03d %s", tpe.Code, tpe.Msg))
-	case errors.As(err, &se):
-		code = se.ErrorCode()
-	}
-	switch {
-	case code >= 500 && code < 600:
-		var sre *senderRefusedError
-		if !errors.As(err, &sre) && isHardBounce(code, reply) {
-			return verdictBounced, reply
-		}
-		return verdictFailed, reply
-	default:
-		// 4xx, no code at all, or a code outside the SMTP error classes.
-		return verdictRetry, reply
-	}
-}
-
-// isHardBounce reports whether a 5xx reply says the mailbox does not exist
-// (RFC 3463 5.1.x address status, 5.2.1 disabled mailbox, or a bare 550/551/553
-// without an enhanced code). Policy rejections (5.7.x) and full mailboxes are
-// failures for this mail but no reason to drop the subscriber.
-func isHardBounce(code int, reply string) bool {
-	m := enhancedCodeRE.FindStringSubmatch(reply)
-	if m == nil {
-		return code == 550 || code == 551 || code == 553
-	}
-	return m[1] == "5" && (m[2] == "1" || (m[2] == "2" && m[3] == "1"))
-}
 
 // oneLine keeps a reply storable and loggable: one line, bounded length.
 func oneLine(s string) string {

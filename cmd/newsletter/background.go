@@ -22,7 +22,7 @@ const (
 // composer's confirmation mails; column mails are rendered with renderer.
 // It blocks until ctx ends, then waits for messages in flight to be
 // finished and recorded, and returns nil.
-func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, composer mailer.OutboxComposer, reg prometheus.Registerer) error {
+func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, composer mailer.OutboxMails, reg prometheus.Registerer) error {
 	m, err := newMailer(env, app, renderer)
 	if err != nil {
 		return err

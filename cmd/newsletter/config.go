@@ -28,10 +28,11 @@ type Config struct {
 	// Delivery.
 	RetryBackoff time.Duration
 	RetryFor     time.Duration
+	Lease        time.Duration // how long a claim holds without renewal
 	Wait         time.Duration
 
 	// DKIM (optional).
-	DKIMDomain   string
+	DKIMDomain   string // defaults to the From domain when DKIM is on
 	DKIMSelector string
 	DKIMKey      string // path to a PEM key file
 	FeedbackID   string

@@ -5,15 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/robfig/cron/v3"
+
+	"newsletter/mailer"
 )
 
 // usageError marks mistakes in how the program was called: exit status 2.
@@ -104,6 +108,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 
 	dur(groupDelivery, &cfg.RetryBackoff, "retry-backoff", time.Minute, "first retry after a temporary failure, doubling with jitter")
 	dur(groupDelivery, &cfg.RetryFor, "retry-for", 72*time.Hour, "give up retrying a delivery after this long")
+	dur(groupDelivery, &cfg.Lease, "lease", 30*time.Second, "how long a sender's claim on deliveries and outbox mails holds unrenewed; a crashed sender's are taken over after it")
 	dur(groupWait, &cfg.Wait, "wait", 10*time.Minute, "how long send keeps retrying before it leaves the rest to serve")
 
 	num(groupWeb, &cfg.IPRateLimit, "ip-rate-limit", 10, "subscribe requests per minute per client IP, 0 = off")
@@ -274,8 +279,13 @@ func (cfg *Config) finish(groups group) error {
 	}
 	cfg.Location = loc
 	if groups&groupSMTP != 0 {
+		if host, port, err := net.SplitHostPort(cfg.SMTPAddr); err != nil || host == "" {
+			return usagef("--smtp-addr: %q is not HOST:PORT", cfg.SMTPAddr)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return usagef("--smtp-addr: %q: port %q is not a number", cfg.SMTPAddr, port)
+		}
 		switch cfg.SMTPTLS {
-		case "off", "opportunistic", "starttls", "tls":
+		case mailer.TLSOff, mailer.TLSOpportunistic, mailer.TLSStartTLS, mailer.TLSImplicit:
 		default:
 			return usagef("--smtp-tls: %q is not one of off, opportunistic, starttls, tls", cfg.SMTPTLS)
 		}
@@ -285,8 +295,18 @@ func (cfg *Config) finish(groups group) error {
 		if cfg.Rate < 0 {
 			return usagef("--rate: must not be negative")
 		}
-		if addr, err := mail.ParseAddress(cfg.From); err != nil || !strings.Contains(addr.Address, "@") {
+		addr, err := mail.ParseAddress(cfg.From)
+		if err != nil || !strings.Contains(addr.Address, "@") {
 			return usagef(`--from: %q is not an address like "Name <news@example.org>"`, cfg.From)
+		}
+		if cfg.DKIMDomain != "" || cfg.DKIMSelector != "" || cfg.DKIMKey != "" {
+			if cfg.DKIMDomain == "" {
+				// The From domain is the natural signing domain (DMARC alignment).
+				_, cfg.DKIMDomain, _ = strings.Cut(addr.Address, "@")
+			}
+			if err := checkDKIM(cfg.DKIMDomain, cfg.DKIMSelector, cfg.DKIMKey); err != nil {
+				return err
+			}
 		}
 	}
 	if groups&groupSchedule != 0 {
@@ -309,6 +329,10 @@ func (cfg *Config) finish(groups group) error {
 			return usagef("--retry-backoff: must be positive, got %s", cfg.RetryBackoff)
 		case cfg.RetryFor <= 0:
 			return usagef("--retry-for: must be positive, got %s", cfg.RetryFor)
+		case cfg.Lease < time.Second:
+			// The lease is renewed every third of it; shorter would
+			// spend the sender's time on renewals.
+			return usagef("--lease: must be at least 1s, got %s", cfg.Lease)
 		}
 	}
 	if groups&groupWait != 0 && cfg.Wait < 0 {
@@ -338,6 +362,26 @@ func (cfg *Config) finish(groups group) error {
 			return fmt.Errorf("--imprint: cannot read %s: %w", cfg.Imprint[1:], errors.Unwrap(err))
 		}
 		cfg.Imprint = strings.TrimSpace(string(data))
+	}
+	return nil
+}
+
+// checkDKIM names exactly the DKIM settings still missing once one is
+// given. The domain usually comes from --from, so "needs --dkim-domain"
+// would send the admin after the wrong flag.
+func checkDKIM(domain, selector, keyFile string) error {
+	var missing []string
+	if domain == "" {
+		missing = append(missing, "--dkim-domain (or a --from address with a domain)")
+	}
+	if selector == "" {
+		missing = append(missing, "--dkim-selector")
+	}
+	if keyFile == "" {
+		missing = append(missing, "--dkim-key FILE")
+	}
+	if len(missing) > 0 {
+		return usagef("DKIM signing needs %s", strings.Join(missing, " and "))
 	}
 	return nil
 }

@@ -40,31 +40,16 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		Rate:         cfg.Rate,
 		RetryBackoff: cfg.RetryBackoff,
 		RetryFor:     cfg.RetryFor,
+		Lease:        cfg.Lease,
 		ColumnsDir:   cfg.Columns,
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
 	}
-	// NEWSLETTER_LEASE shortens or lengthens the delivery lease (default
-	// 30s): how soon another sender takes over a crashed one's claims.
-	if env.Getenv != nil {
-		if v := env.Getenv("NEWSLETTER_LEASE"); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < time.Second {
-				return nil, usagef("NEWSLETTER_LEASE: %q is not a duration of at least 1s", v)
-			}
-			opts.Lease = d
-		}
-	}
-	if cfg.DKIMKey != "" || cfg.DKIMDomain != "" || cfg.DKIMSelector != "" {
-		domain := cfg.DKIMDomain
-		if domain == "" {
-			// The From domain is the natural signing domain (DMARC alignment).
-			if _, d, ok := strings.Cut(cfg.From, "@"); ok {
-				domain = strings.TrimRight(d, "> ")
-			}
-		}
-		opts.DKIM = &mailer.DKIMOptions{Domain: domain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKey}
+	if cfg.DKIMKey != "" {
+		// finish checked that all of DKIM is given, the domain defaulting
+		// to the From domain.
+		opts.DKIM = &mailer.DKIMOptions{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKey}
 	}
 	return mailer.New(app.DB, app.Store, mailer.TemplateRenderer(renderer), opts)
 }
@@ -104,7 +89,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if err != nil {
 			return err
 		}
-		res, err := m.RunCampaignLocked(ctx, c, ro)
+		res, err := m.RunCampaign(ctx, c, ro)
 		if res != nil {
 			results = append(results, res)
 		}

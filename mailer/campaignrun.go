@@ -51,7 +51,18 @@ func (r *RunResult) Finished() bool { return r.Counts.Pending == 0 }
 // missing, login refused), and with an *UnreachableError when it could not
 // be reached until ro.Wait ended. A connection that cannot be opened counts
 // against no delivery: the claims are held (or given back) uncharged.
+//
+// It takes the process's send lock, so it never runs beside the
+// scheduler's job or retry loop of the same Mailer (leases would keep that
+// correct, but two SMTP pools for one campaign only waste connections).
 func (m *Mailer) RunCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.runCampaign(ctx, c, ro)
+}
+
+// runCampaign is RunCampaign for a caller that holds the send lock.
+func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*RunResult, error) {
 	started := time.Now()
 	col, err := m.loadColumn(ctx, c)
 	if err != nil {
@@ -223,23 +234,18 @@ type connPool struct {
 	closing chan struct{} // closed when no more jobs will come
 }
 
-// errConnLater is a worker's failed connection while others of its run are
-// open: it gives its delivery back for them and pauses.
-var errConnLater = errors.New("connection failed; other connections carry on")
-
-// worker sends jobs over its own connection until jobs is closed. It lets
-// the server accept a message (the final "." of DATA) only once its
-// previous outcome is recorded; rendering and the first SMTP round trips of
-// the next message overlap with that commit. After ctx ends it sends
-// nothing more and gives its remaining jobs back. stop ends the run with an
-// error: a fatal SMTP configuration problem, or an outage that outlasted
-// the run's wait.
-func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Prepared, jobs <-chan delivery, mk *marker, stop func(error)) {
-	conn, err := newSMTPConn(&m.opts)
+// worker sends jobs through the Mailer's sender over its own connection
+// until jobs is closed. It lets the server accept a message (the final "."
+// of DATA) only once its previous outcome is recorded; rendering and the
+// first SMTP round trips of the next message overlap with that commit.
+// After ctx ends it sends nothing more and gives its remaining jobs back.
+// stop ends the run with an error: a fatal SMTP configuration problem, or
+// an outage that outlasted the run's wait. A connection that fails while
+// others of the run are open gives its job back for them and pauses.
+func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep PreparedMail, jobs <-chan delivery, mk *marker, stop func(error)) {
+	conn, err := m.sender.newConn(&pool.live)
 	if err != nil {
 		stop(err)
-	} else {
-		conn.live = &pool.live
 	}
 	recorded := closedChan()
 	defer func() {
@@ -254,91 +260,39 @@ func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Pr
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
-		if err := m.connect(ctx, pool, conn); err != nil {
-			mk.add(outcome{d: d, release: true})
-			if errors.Is(err, errConnLater) {
-				select {
-				case <-time.After(m.link.wait()):
-				case <-pool.closing:
-				case <-ctx.Done():
-				}
-			} else if ctx.Err() == nil {
-				stop(err)
-			}
-			continue
-		}
-		msg := m.prepareMessage(number, prep, d, &buf)
-		if ctx.Err() != nil || m.limiter.Wait(ctx) != nil {
-			mk.add(outcome{d: d, release: true})
-			continue
-		}
+		dm := m.composeDelivery(number, prep, d, &buf)
 		prev := recorded
-		o, err := m.attempt(ctx, conn, msg, &buf, func() { <-prev }, true)
-		var stale *staleConnError
-		if errors.As(err, &stale) {
-			// The kept-open connection had died; nothing was handed over.
-			// Send again over a new one, where a failure counts.
-			if err = m.connect(ctx, pool, conn); err == nil {
-				o, err = m.attempt(ctx, conn, msg, &buf, func() { <-prev }, false)
-			}
+		var v verdict
+		var reply string
+		var err error
+		if dm.composeErr != nil {
+			v, reply = verdictFailed, oneLine("not sent: "+dm.composeErr.Error())
+		} else {
+			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, d.Email, buf.Bytes(), func() { <-prev })
 		}
 		<-prev
-		if errors.Is(err, errConnLater) {
+		switch {
+		case errors.Is(err, errConnLater):
 			mk.add(outcome{d: d, release: true})
+			select {
+			case <-time.After(m.sender.outage.wait()):
+			case <-pool.closing:
+			case <-ctx.Done():
+			}
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			if ctx.Err() == nil {
 				stop(err)
 			}
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
-		if o.verdict != verdictSent {
+		if v != verdictSent {
 			m.log.Warn("delivery not accepted", "column", number, "delivery", d.ID, "subscriber", d.SubscriberID,
-				"attempt", d.Attempts+1, "retry", o.verdict == verdictRetry, "reply", o.reply)
+				"attempt", d.Attempts+1, "retry", v == verdictRetry, "reply", reply)
 		}
-		recorded = mk.add(o)
+		recorded = mk.add(outcome{d: d, verdict: v, reply: reply, messageID: dm.messageID})
 	}
-}
-
-// connect opens conn unless it is open, riding out an outage: a failed
-// connection is recorded on the Mailer's link (one warning per outage) and
-// retried when the link's backoff says so, holding the worker's delivery
-// meanwhile. It returns a fatal configuration error at once, ctx's error
-// when the run ends, errConnLater while other connections of the run are
-// open (they send the delivery), and an *UnreachableError when none is and
-// the next round would fall after the run's wait.
-func (m *Mailer) connect(ctx context.Context, pool *connPool, conn *smtpConn) error {
-	for !conn.connected() {
-		if wait := m.link.wait(); wait > 0 {
-			if pool.live.Load() > 0 {
-				return errConnLater
-			}
-			if time.Now().Add(wait).After(pool.giveUp) {
-				return m.link.unreachable()
-			}
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			continue
-		}
-		err := conn.connect(ctx)
-		if err == nil {
-			m.link.ok()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		m.link.failed(err)
-		if errors.Is(err, ErrSMTPConfig) {
-			return err
-		}
-	}
-	return nil
 }
 
 func closedChan() <-chan struct{} {
@@ -347,44 +301,20 @@ func closedChan() <-chan struct{} {
 	return c
 }
 
-// prepared is one delivery's message, composed (or failed to compose).
-type preparedMsg struct {
-	d          delivery
+// deliveryMail is one delivery's message, composed into the worker's
+// buffer (or failed to compose).
+type deliveryMail struct {
 	messageID  string
 	composeErr error
 }
 
-// prepareMessage renders and composes one delivery into buf.
-func (m *Mailer) prepareMessage(number int, prep Prepared, d delivery, buf *bytes.Buffer) preparedMsg {
+// composeDelivery renders and composes one delivery into buf.
+func (m *Mailer) composeDelivery(number int, prep PreparedMail, d delivery, buf *bytes.Buffer) deliveryMail {
 	msgID := campaignMessageID(m.opts.Secret, number, d.SubscriberID, m.from.domain)
 	unsub := m.unsubscribeURL(d.SubscriberID)
 	rm := prep.Personalize(templates.Recipient{Email: d.Email, Name: d.Name, UnsubscribeURL: unsub})
 	env := envelope{ToEmail: d.Email, ToName: d.Name, Mail: rm, MessageID: msgID, UnsubscribeURL: unsub, Date: m.db.Now()}
-	return preparedMsg{d: d, messageID: msgID, composeErr: m.composer.compose(env, buf)}
-}
-
-// attempt sends one composed delivery. The error is only for failures
-// that make the whole run pointless (see dialError.fatal) and, when
-// staleOK, for a kept-open connection found dead (*staleConnError).
-func (m *Mailer) attempt(ctx context.Context, conn *smtpConn, p preparedMsg, buf *bytes.Buffer, beforeEnd func(), staleOK bool) (outcome, error) {
-	if p.composeErr != nil {
-		return outcome{d: p.d, verdict: verdictFailed, reply: oneLine("not sent: " + p.composeErr.Error()), messageID: p.messageID}, nil
-	}
-	// The message in flight is finished even during shutdown.
-	reply, err := conn.send(context.WithoutCancel(ctx), m.from.addr.Address, p.d.Email, buf.Bytes(), beforeEnd)
-	var de *dialError
-	if errors.As(err, &de) && de.fatal {
-		return outcome{}, de
-	}
-	var stale *staleConnError
-	if staleOK && errors.As(err, &stale) {
-		return outcome{}, stale
-	}
-	v, r := classify(err)
-	if err == nil {
-		r = reply
-	}
-	return outcome{d: p.d, verdict: v, reply: r, messageID: p.messageID}, nil
+	return deliveryMail{messageID: msgID, composeErr: m.composer.compose(env, buf)}
 }
 
 // renewWhileRunning renews this process's leases on the campaign every

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -34,17 +33,18 @@ func (e *UnreachableError) Is(target error) bool { return target == ErrSMTPUnrea
 // maxConnBackoff caps the pause between connection rounds in an outage.
 const maxConnBackoff = time.Minute
 
-// link is what this process knows about reaching the SMTP server, shared by
-// every worker and run of a Mailer (and the outbox). A failed connection
-// is no attempt at any delivery: it opens an outage, logged once, during
-// which connection rounds are spaced by a backoff that starts small and
-// doubles up to a minute. The first connection that succeeds ends it.
+// outage is what this process knows about reaching the SMTP server, shared
+// by every connection of its sender: campaign workers, the outbox and the
+// test copy. A failed connection is no attempt at any delivery: it opens an
+// outage, logged once, during which connection rounds are spaced by a
+// backoff that starts small and doubles up to a minute. The first
+// connection that succeeds ends it.
 //
 // A server that answers but cannot be used as configured (ErrSMTPConfig)
 // gets the same backoff, so serve does not dial it every few seconds; the
-// link does not log it (send prints it as its one error line), serve's
+// outage does not log it (send prints it as its one error line), serve's
 // loops report it once through reportConfig.
-type link struct {
+type outage struct {
 	log  *slog.Logger
 	addr string
 	base time.Duration
@@ -60,99 +60,88 @@ type link struct {
 	reported string // the configuration error last reported
 }
 
-func newLink(o *Options, now func() time.Time) *link {
-	return &link{log: o.Logger, addr: o.SMTPAddr, base: min(o.RetryBackoff, time.Second), now: now}
+func newOutage(o *Options, now func() time.Time) *outage {
+	return &outage{log: o.Logger, addr: o.SMTPAddr, base: min(o.RetryBackoff, time.Second), now: now}
 }
 
 // failed records a connection that could not be opened. Workers failing
 // in the same round (before retryAt) do not lengthen the backoff; the
 // first failure of an outage is the one warning about it.
-func (l *link) failed(err error) {
+func (o *outage) failed(err error) {
 	fatal := errors.Is(err, ErrSMTPConfig)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.fatal = nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fatal = nil
 	if fatal {
-		l.fatal = err
+		o.fatal = err
 	}
 	var de *dialError
 	if errors.As(err, &de) {
 		err = de.err // the address is said anyway
 	}
-	now := l.now()
-	l.lastErr = err
-	if !l.down {
-		l.down, l.since, l.rounds = true, now, 0
+	now := o.now()
+	o.lastErr = err
+	if !o.down {
+		o.down, o.since, o.rounds = true, now, 0
 		if !fatal {
-			l.log.Warn("cannot connect to the SMTP server; deliveries wait (no attempt is counted) and the connection is retried with backoff",
-				"addr", l.addr, "err", err.Error())
+			o.log.Warn("cannot connect to the SMTP server; deliveries wait (no attempt is counted) and the connection is retried with backoff",
+				"addr", o.addr, "err", err.Error())
 		}
-	} else if now.Before(l.retryAt) {
+	} else if now.Before(o.retryAt) {
 		return
 	}
-	l.rounds++
-	l.retryAt = now.Add(jitter(l.base, l.rounds, maxConnBackoff))
-	l.log.Debug("SMTP connection failed", "addr", l.addr, "round", l.rounds, "next", l.retryAt, "err", err.Error())
+	o.rounds++
+	o.retryAt = now.Add(jitter(o.base, o.rounds, maxConnBackoff))
+	o.log.Debug("SMTP connection failed", "addr", o.addr, "round", o.rounds, "next", o.retryAt, "err", err.Error())
 }
 
 // reportConfig reports whether err, a configuration error, is news: not
 // the one reported last since the server was last usable. serve logs it
 // only then.
-func (l *link) reportConfig(err error) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err.Error() == l.reported {
+func (o *outage) reportConfig(err error) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err.Error() == o.reported {
 		return false
 	}
-	l.reported = err.Error()
+	o.reported = err.Error()
 	return true
 }
 
 // ok records a connection that was opened; it ends an outage.
-func (l *link) ok() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.down {
+func (o *outage) ok() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.down {
 		return
 	}
 	msg := "SMTP server reachable again"
-	if l.fatal != nil {
+	if o.fatal != nil {
 		msg = "SMTP server usable again"
 	}
-	l.log.Info(msg, "addr", l.addr,
-		"down_for", l.now().Sub(l.since).Round(time.Second), "failed_rounds", l.rounds)
-	l.down, l.rounds, l.retryAt, l.lastErr, l.fatal, l.reported = false, 0, time.Time{}, nil, nil, ""
+	o.log.Info(msg, "addr", o.addr,
+		"down_for", o.now().Sub(o.since).Round(time.Second), "failed_rounds", o.rounds)
+	o.down, o.rounds, o.retryAt, o.lastErr, o.fatal, o.reported = false, 0, time.Time{}, nil, nil, ""
 }
 
 // wait is how long until the next connection round; 0 when the server is
 // not known to be down or the round is due.
-func (l *link) wait() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.down {
+func (o *outage) wait() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.down {
 		return 0
 	}
-	return max(l.retryAt.Sub(l.now()), 0)
+	return max(o.retryAt.Sub(o.now()), 0)
 }
 
 // unreachable is the error a run stops with during an outage: the
 // configuration error itself when that is what the last round met.
-func (l *link) unreachable() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fatal != nil {
-		return l.fatal
+func (o *outage) unreachable() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fatal != nil {
+		return o.fatal
 	}
-	return &UnreachableError{Addr: l.addr, Since: l.since, Err: l.lastErr}
-}
-
-// jitter is base doubled n-1 times, capped, with ±25 % jitter so that
-// many waiting senders do not come back as one burst.
-func jitter(base time.Duration, n int, limit time.Duration) time.Duration {
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	return time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+	return &UnreachableError{Addr: o.addr, Since: o.since, Err: o.lastErr}
 }

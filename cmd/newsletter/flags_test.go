@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Moved from mailer with the validation of DKIM settings: the error names
+// exactly the flags still missing, and none that is set.
+func TestDKIMErrorNamesWhatIsMissing(t *testing.T) {
+	for _, tc := range []struct {
+		domain, selector, key string
+		want, not             []string
+	}{
+		{"example.org", "", "k.pem", []string{"--dkim-selector"}, []string{"--dkim-domain", "--dkim-key"}},
+		{"", "s1", "k.pem", []string{"--dkim-domain"}, []string{"--dkim-selector", "--dkim-key"}},
+		{"example.org", "s1", "", []string{"--dkim-key"}, []string{"--dkim-domain", "--dkim-selector"}},
+		{"", "", "k.pem", []string{"--dkim-domain", "--dkim-selector"}, []string{"--dkim-key"}},
+	} {
+		err := checkDKIM(tc.domain, tc.selector, tc.key)
+		if err == nil {
+			t.Errorf("%+v: no error", tc)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: %q does not name %s", tc, err, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(err.Error(), n) {
+				t.Errorf("%+v: %q names %s, which is set", tc, err, n)
+			}
+		}
+	}
+}
+
+// Settings are checked where they are read, and the errors name the flag.
+func TestSettingErrorsNameTheFlag(t *testing.T) {
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--schedule", "every monday"}, "--schedule"},
+		{[]string{"send", "--dry-run", "--smtp-addr", "mail.example.org"}, "--smtp-addr"},
+		{[]string{"send", "--dry-run", "--smtp-addr", "mail.example.org:smtp"}, "--smtp-addr"},
+		{[]string{"send", "--dry-run", "--lease", "500ms"}, "--lease"},
+		{[]string{"send", "--dry-run", "--lease", "0s"}, "--lease"},
+		{[]string{"send", "--dry-run", "--dkim-selector", "s1"}, "--dkim-key FILE"},
+	} {
+		_, errOut, code := c.run("", tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "newsletter: ") != 1 {
+			t.Errorf("%q: exit %d, %q", tc.args, code, errOut)
+		}
+	}
+	// The lease is a setting like the others: NEWSLETTER_LEASE is read.
+	c.env["NEWSLETTER_LEASE"] = "10ms"
+	_, errOut, code := c.run("", "send", "--dry-run")
+	if code != 2 || !strings.Contains(errOut, "--lease") {
+		t.Errorf("NEWSLETTER_LEASE=10ms: exit %d, %q", code, errOut)
+	}
+}
