@@ -1,7 +1,3 @@
-// Package templates holds the column model and its parser, the embedded
-// mail (and page) templates, and the rendering of a column into the HTML and
-// plain-text parts of an email. It imports nothing of this module, so every
-// other package may use it.
 package columns
 
 import (
