@@ -15,13 +15,12 @@ import (
 	"newsletter/templates"
 )
 
-// Plan is what the scheduler's job would do now.
+// Plan is what the scheduler's job would do now: the columns' "new" rule
+// decided (New, and Why when nothing is new) and the unfinished campaigns
+// to resume.
 type Plan struct {
-	Columns  []*columns.Column // every usable column, by number
-	Problems []error           // column files that could not be used
-	Resume   []*Campaign       // unfinished campaigns, by column number
-	New      []*columns.Column // new due columns to start, oldest first
-	Why      string            // when New is empty: why nothing is new
+	*columns.Plan
+	Resume []*Campaign // unfinished campaigns, by column number
 }
 
 // ErrAlreadySent refuses to send a column whose campaign is finished.
@@ -35,34 +34,33 @@ var ErrNoColumn = errors.New("no such column")
 
 // Plan discovers the columns and decides what a run would send now.
 func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
-	cols, problems, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
+	camps, err := Campaigns(ctx, m.db, false)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Columns: cols, Problems: problems}
-	if p.Resume, err = Campaigns(ctx, m.db, true); err != nil {
-		return nil, err
-	}
-	sent, err := SentColumns(ctx, m.db)
+	cp, err := columns.DecideFolder(m.opts.ColumnsDir, m.opts.Location, HistoryOf(camps), m.db.Now())
 	if err != nil {
 		return nil, err
 	}
-	sending, err := SendingColumns(ctx, m.db)
-	if err != nil {
-		return nil, err
-	}
-	now := m.db.Now()
-	p.New = columns.NewColumns(cols, sent, now)
-	if len(p.New) == 0 {
-		if len(cols) == 0 {
-			p.Why = fmt.Sprintf("no column files in %s", m.opts.ColumnsDir)
-		} else {
-			newest := cols[len(cols)-1]
-			p.Why = fmt.Sprintf("newest column %03d is %s", newest.Number,
-				columns.Explain(newest, cols, sent, sending, now))
+	p := &Plan{Plan: cp}
+	for _, c := range camps {
+		if !c.Finished() {
+			p.Resume = append(p.Resume, c)
 		}
 	}
 	return p, nil
+}
+
+// HistoryOf is what the campaigns tell the columns' "new" rule.
+func HistoryOf(camps []*Campaign) columns.History {
+	h := columns.History{Sent: map[int]bool{}, Sending: map[int]bool{}}
+	for _, c := range camps {
+		h.Sent[c.Number] = true
+		if !c.Finished() {
+			h.Sending[c.Number] = true
+		}
+	}
+	return h
 }
 
 // RunDue is the scheduler's job: resume unfinished campaigns, then start
@@ -119,7 +117,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 		}
 	}
 	if len(p.New) == 0 && len(p.Resume) == 0 {
-		m.log.Info("nothing to send", "why", p.Why)
+		m.log.Info("nothing to send", "why", p.Why())
 	}
 	for _, col := range p.New {
 		if ctx.Err() != nil {

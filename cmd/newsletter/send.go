@@ -121,7 +121,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 			}
-			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why)
+			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
 		results, runErr = m.RunDue(ctx, ro)
@@ -189,7 +189,7 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Col
 	case len(plan.Columns) > 0:
 		return plan.Columns[len(plan.Columns)-1], nil
 	}
-	return nil, fmt.Errorf("no column to send: %s", plan.Why)
+	return nil, fmt.Errorf("no column to send: %s", plan.Why())
 }
 
 // sendDryRun prints what a run would send to whom, and sends nothing: per
@@ -259,7 +259,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		}
 	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
-		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why)
+		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why())
 	}
 	return w.Flush()
 }
