@@ -26,6 +26,9 @@ type Column struct {
 	Date      time.Time
 	File      string // path the column was read from
 	Format    Format
+	// Source is the file's bytes as parsed: what a campaign keeps, so a
+	// later edit of the file changes nothing it sends.
+	Source []byte
 
 	// Blocks is the body as plain text, in reading order. The text part of
 	// the mail is rendered from it; so is the HTML of text columns.

@@ -26,7 +26,8 @@ func ParseFile(path string, loc *time.Location) (*Column, error) {
 // extension picks the format (.md is Markdown, anything else plain text), its
 // leading digits are the fallback number, and errors name it. loc is the
 // time zone of dates written without one (nil means UTC). Errors are
-// *ParseError.
+// *ParseError. The column keeps data as its Source; the caller must not
+// change it afterwards.
 func Parse(name string, data []byte, loc *time.Location) (*Column, error) {
 	if loc == nil {
 		loc = time.UTC
@@ -82,7 +83,7 @@ func (p *parser) parse(data []byte) (*Column, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Column{File: p.file, Format: FormatText}
+	c := &Column{File: p.file, Format: FormatText, Source: data}
 	if ext := strings.ToLower(filepath.Ext(p.file)); ext == ".md" || ext == ".markdown" {
 		c.Format = FormatMarkdown
 	}

@@ -111,10 +111,14 @@ func (m *Mailer) unsubscribeURL(subscriberID int64) string {
 var ErrColumnFileGone = errors.New("column file is gone")
 
 // loadColumn returns the campaign's column as it was when the campaign
-// started: parsed from the source kept with the campaign. Only a campaign
-// started before sources were kept reads its file again: by number in the
-// columns folder, else at the path recorded when it started.
+// started: the column StartCampaign was given, else parsed from the source
+// kept with the campaign. Only a campaign started before sources were kept
+// reads its file again: by number in the columns folder, else at the path
+// recorded when it started.
 func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, error) {
+	if c.Column != nil {
+		return c.Column, nil
+	}
 	src, ok, err := campaignSource(ctx, m.db, c.ID)
 	if err != nil {
 		return nil, err

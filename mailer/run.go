@@ -63,15 +63,7 @@ func HistoryOf(camps []*Campaign) columns.History {
 	return h
 }
 
-// RunDue is the scheduler's job: resume unfinished campaigns, then start
-// and send every new due column, oldest first. It goes on past a failing
-// campaign (a column file gone, say) and returns one error for all, each
-// distinct one counted once (see joinErrors). Once the SMTP server proved
-// unreachable, the campaigns after it are still started but make one pass
-// only (ending at once while the server is down), so ro.Wait is not spent
-// again for each. A server that cannot be used as configured
-// (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
-// and a new one is better started once mail can go out.
+// RunDue is the scheduler's job: make the Plan and run it (see RunPlan).
 func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
@@ -79,6 +71,26 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 	if err != nil {
 		return nil, err
 	}
+	return m.runPlan(ctx, p, ro)
+}
+
+// RunPlan runs p, a Plan just made: resume the unfinished campaigns, then
+// start and send every new due column, oldest first, as the plan parsed it
+// (nothing is read or parsed again). It goes on past a failing campaign
+// (one whose column cannot be rendered, say) and returns one error for
+// all, each distinct one counted once (see joinErrors). Once the SMTP
+// server proved unreachable, the campaigns after it are still started but
+// make one pass only (ending at once while the server is down), so ro.Wait
+// is not spent again for each. A server that cannot be used as configured
+// (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
+// and a new one is better started once mail can go out.
+func (m *Mailer) RunPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunResult, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.runPlan(ctx, p, ro)
+}
+
+func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunResult, error) {
 	for _, pe := range p.Problems {
 		m.log.Warn("column file skipped", "problem", pe.Error())
 	}

@@ -112,7 +112,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		}
 		runErr = err
 	} else {
-		// RunDue logs unusable column files itself.
+		// RunPlan logs unusable column files itself.
 		plan, err := m.Plan(ctx)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
-		results, runErr = m.RunDue(ctx, ro)
+		results, runErr = m.RunPlan(ctx, plan, ro)
 	}
 	rep.finish()
 	for _, r := range results {
