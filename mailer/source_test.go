@@ -103,50 +103,13 @@ func TestResumeWorksWithTheColumnFileDeleted(t *testing.T) {
 	checkAllGot(t, e, n, "KNIEPUNKT 031: Hei")
 }
 
-func TestCampaignWithoutSourceFallsBackToTheFile(t *testing.T) {
-	e := newTestEnv(t)
-	e.addSubscribers("a", 3, subscribers.StatusActive)
-	c := e.start(31)
-	// A campaign started before sources were kept.
-	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.writeColumn(31, "Neu gelesen")
-	c.Column = nil // as read from the database
-	m := e.mailer()
-	res, err := m.RunCampaign(context.Background(), c, RunOptions{})
-	if err != nil || res.Counts.Sent != 3 {
-		t.Fatalf("err %v, result %+v", err, res)
-	}
-	checkBody := e.srv.Messages()[0].Data
-	if !strings.Contains(string(checkBody), "Neu gelesen") {
-		t.Errorf("the file was not read again:\n%s", checkBody)
-	}
-
-	// Without source and without file it cannot resume, and says so.
-	c2 := e.start(32)
-	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c2.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(c2.File); err != nil {
-		t.Fatal(err)
-	}
-	c2.Column = nil
-	if _, err := m.RunCampaign(context.Background(), c2, RunOptions{}); !errors.Is(err, ErrColumnFileGone) {
-		t.Fatalf("err = %v, want ErrColumnFileGone", err)
-	}
-}
-
 func TestRunDueErrorIsOneLine(t *testing.T) {
 	e := newTestEnv(t)
 	e.addSubscribers("a", 2, subscribers.StatusActive)
 	for _, n := range []int{31, 32} {
 		c := e.start(n)
-		// Two old campaigns whose column files are gone.
-		if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(c.File); err != nil {
+		// Two campaigns whose stored source no longer parses.
+		if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = ? WHERE id = ?`, []byte("kaputt\n"), c.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -155,8 +118,9 @@ func TestRunDueErrorIsOneLine(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "(and 1 more, logged above)") {
 		t.Fatalf("err = %q, want one line about the first and a count of the rest", err)
 	}
-	if !errors.Is(err, ErrColumnFileGone) {
-		t.Errorf("errors.Is does not see the parts of %v", err)
+	var pe *columns.ParseError
+	if !errors.As(err, &pe) {
+		t.Errorf("errors.As does not see the parts of %v", err)
 	}
 }
 
