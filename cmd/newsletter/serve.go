@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"newsletter/columns"
-	"newsletter/db"
 	"newsletter/mailer"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -67,7 +66,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	}, subscribers.WebDeps{
 		OptIn:          optin,
 		Pages:          pages,
-		Archive:        &columnArchive{dir: cfg.Columns, loc: cfg.Location, db: app.DB, mail: renderer, log: env.Log},
+		Archive:        &columnArchive{sent: mailer.NewArchive(app.DB, cfg.Location, env.Log), mail: renderer, log: env.Log},
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
@@ -164,26 +163,19 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 // campaign, as it was sent (the source kept with the campaign). It is read
 // on each request, so a column appears as soon as its campaign starts.
 type columnArchive struct {
-	dir  string
-	loc  *time.Location
-	db   *db.DB
+	sent *mailer.Archive
 	mail *templates.MailRenderer
 	log  *slog.Logger
 }
 
 var _ subscribers.Archive = (*columnArchive)(nil)
 
-// sent returns the sent columns, newest first.
-func (a *columnArchive) sent(ctx context.Context) ([]*columns.Column, error) {
-	return mailer.ArchiveColumns(ctx, a.db, a.dir, a.loc)
-}
-
 func archiveEntry(c *columns.Column) subscribers.ArchiveEntry {
 	return subscribers.ArchiveEntry{Number: c.Number, Title: c.Title, TitleLine: c.TitleLine, Date: c.Date, Links: c.Links}
 }
 
 func (a *columnArchive) List(ctx context.Context) ([]subscribers.ArchiveEntry, error) {
-	cols, err := a.sent(ctx)
+	cols, err := a.sent.Sent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +187,7 @@ func (a *columnArchive) List(ctx context.Context) ([]subscribers.ArchiveEntry, e
 }
 
 func (a *columnArchive) Get(ctx context.Context, n int) (*subscribers.ArchiveEntry, error) {
-	cols, err := a.sent(ctx)
+	cols, err := a.sent.Sent(ctx)
 	if err != nil {
 		return nil, err
 	}
