@@ -1,7 +1,3 @@
-// Package templates holds the column model and its parser, the embedded
-// mail (and page) templates, and the rendering of a column into the HTML and
-// plain-text parts of an email. It imports nothing of this module, so every
-// other package may use it.
 package columns
 
 import (
@@ -30,6 +26,9 @@ type Column struct {
 	Date      time.Time
 	File      string // path the column was read from
 	Format    Format
+	// Source is the file's bytes as parsed: what a campaign keeps, so a
+	// later edit of the file changes nothing it sends.
+	Source []byte
 
 	// Blocks is the body as plain text, in reading order. The text part of
 	// the mail is rendered from it; so is the HTML of text columns.

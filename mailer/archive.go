@@ -3,59 +3,96 @@ package mailer
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"newsletter/columns"
 	"newsletter/db"
 )
 
-// ArchiveColumns returns every column that has a campaign, as it was sent
-// (parsed from the source kept with the campaign, so a later edit of the
-// file does not change the "view in browser" page), newest first. A
-// campaign from before sources were kept is taken from the columns folder.
-func ArchiveColumns(ctx context.Context, d *db.DB, dir string, loc *time.Location) ([]*columns.Column, error) {
-	rows, err := d.SQL().QueryContext(ctx, `SELECT column_number, file, source FROM campaigns ORDER BY column_number DESC`)
+// Archive is every column that has a campaign, as it was sent: what the
+// web archive shows. A campaign's column never changes (its source is kept
+// with it), so each is parsed once and then kept, by campaign id.
+type Archive struct {
+	db  *db.DB
+	loc *time.Location
+	log *slog.Logger
+
+	mu     sync.Mutex
+	parsed map[int64]*columns.Column // nil: the stored source does not parse
+}
+
+// NewArchive returns the archive of the campaigns in d; loc is the time
+// zone of publish dates written without one (--timezone).
+func NewArchive(d *db.DB, loc *time.Location, log *slog.Logger) *Archive {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Archive{db: d, loc: loc, log: log, parsed: map[int64]*columns.Column{}}
+}
+
+// Sent returns every column that has a campaign, finished or still
+// sending (its subscribers have it, so it is public), newest first, parsed
+// from the source kept with the campaign: a later edit or deletion of the
+// file changes nothing here. The columns are shared between calls; do not
+// change them. A stored source that does not parse is logged once and
+// left out.
+func (a *Archive) Sent(ctx context.Context) ([]*columns.Column, error) {
+	rows, err := a.db.SQL().QueryContext(ctx, `SELECT id, file FROM campaigns ORDER BY column_number DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	type stored struct {
-		number int
-		file   string
-		source []byte
+	type campaign struct {
+		id   int64
+		file string
 	}
-	var camps []stored
+	var camps []campaign
 	for rows.Next() {
-		var s stored
-		if err := rows.Scan(&s.number, &s.file, &s.source); err != nil {
+		var c campaign
+		if err := rows.Scan(&c.id, &c.file); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("archive: %w", err)
 		}
-		camps = append(camps, s)
+		camps = append(camps, c)
 	}
+	// Closed before the sources are read: no connection is held twice.
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		rows.Close()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	rows.Close()
-
-	var folder []*columns.Column
-	folderRead := false
 	out := make([]*columns.Column, 0, len(camps))
-	for _, s := range camps {
-		if s.source != nil {
-			col, err := columns.Parse(s.file, s.source, loc)
-			if err == nil {
-				out = append(out, col)
-				continue
-			}
+	for _, c := range camps {
+		col, err := a.column(ctx, c.id, c.file)
+		if err != nil {
+			return nil, err
 		}
-		if !folderRead {
-			folder, _, _ = columns.Discover(dir, loc)
-			folderRead = true
-		}
-		if col := columns.Find(folder, s.number); col != nil && col.Number == s.number {
+		if col != nil {
 			out = append(out, col)
 		}
 	}
 	return out, nil
+}
+
+// column is campaign id's column, parsed on first use.
+func (a *Archive) column(ctx context.Context, id int64, file string) (*columns.Column, error) {
+	a.mu.Lock()
+	col, ok := a.parsed[id]
+	a.mu.Unlock()
+	if ok {
+		return col, nil
+	}
+	src, ok, err := NewCampaignStore(a.db).source(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	if ok {
+		if col, err = columns.Parse(file, src, a.loc); err != nil {
+			a.log.Warn("archive: stored column source does not parse", "campaign", id, "err", err.Error())
+		}
+	}
+	a.mu.Lock()
+	a.parsed[id] = col
+	a.mu.Unlock()
+	return col, nil
 }

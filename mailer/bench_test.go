@@ -171,21 +171,19 @@ func benchCampaign(b *testing.B, n int) {
 	b.ResetTimer()
 	for range b.N {
 		number++
-		c := *col
-		c.Number = number
-		c.File = filepath.Join(e.dir, fmt.Sprintf("%03d.txt", number))
-		src, err := os.ReadFile(col.File)
-		if err != nil {
+		file := filepath.Join(e.dir, fmt.Sprintf("%03d.txt", number))
+		src := bytes.Replace(col.Source, []byte("KNIEPUNKT 030"), fmt.Appendf(nil, "KNIEPUNKT %03d", number), 1)
+		if err := os.WriteFile(file, src, 0o644); err != nil {
 			b.Fatal(err)
 		}
-		src = bytes.Replace(src, []byte("KNIEPUNKT 030"), fmt.Appendf(nil, "KNIEPUNKT %03d", number), 1)
-		if err := os.WriteFile(c.File, src, 0o644); err != nil {
+		c, err := columns.Parse(file, src, time.UTC)
+		if err != nil {
 			b.Fatal(err)
 		}
 		rssOK = rssOK && resetPeakRSS()
 		stop := peakHeap()
 		t0 := time.Now()
-		camp, err := e.campaigns().Start(context.Background(), &c)
+		camp, err := e.campaigns().Start(context.Background(), c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"newsletter/columns"
@@ -23,6 +22,12 @@ type Campaign struct {
 	Recipients int // size of the snapshot
 	StartedAt  time.Time
 	FinishedAt time.Time // zero while deliveries are pending
+
+	// Column is the column this campaign sends, when CampaignStore.Start began
+	// it in this process: a run renders it without parsing it again. A
+	// campaign read from the database has none; a run parses its stored
+	// source.
+	Column *columns.Column
 }
 
 // Finished reports whether no delivery is pending any more.
@@ -79,30 +84,20 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 // Start creates the column's campaign and snapshots the mailable
 // subscribers into one pending delivery each, all in one transaction: the
 // campaign exists exactly with its full recipient list. The same
-// transaction keeps the column file's bytes (read again here and parsed, so
-// the stored source is exactly what the campaign sends): every run of the
-// campaign renders them, and an edit or a deletion of the file afterwards
+// transaction keeps col.Source, the bytes col was parsed from: every run of
+// the campaign sends them, and an edit or a deletion of the file afterwards
 // changes nothing for it. A column that already has a campaign gets
 // ErrCampaignExists.
 func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campaign, error) {
-	src, err := os.ReadFile(col.File)
-	if err != nil {
-		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
-	}
-	// The file may have changed since col was parsed from it: what is
-	// stored must be what is sent, so title and subject come from src.
-	frozen, err := columns.Parse(col.File, src, time.UTC)
-	if err != nil {
-		return nil, fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
-	}
-	if frozen.Number != col.Number {
-		return nil, fmt.Errorf("start campaign for column %03d: %s now holds column %03d", col.Number, col.File, frozen.Number)
+	src := col.Source
+	if src == nil {
+		return nil, fmt.Errorf("start campaign for column %03d: the column has no source to keep", col.Number)
 	}
 	var id int64
-	err = cs.db.InTx(ctx, func(tx *db.Tx) error {
+	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
-			col.Number, frozen.TitleLine, frozen.Subject, col.File, src, tx.NowText())
+			col.Number, col.TitleLine, col.Subject, col.File, src, tx.NowText())
 		if err != nil {
 			return fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 		}
@@ -130,7 +125,12 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 	if err != nil {
 		return nil, err
 	}
-	return cs.FindByID(ctx, id)
+	c, err := cs.FindByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.Column = col
+	return c, nil
 }
 
 // source returns the column file's bytes kept when the campaign started;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -110,39 +109,23 @@ func (m *Mailer) unsubscribeURL(subscriberID int64) string {
 	return strings.TrimRight(m.opts.BaseURL, "/") + "/unsubscribe?token=" + m.store.UnsubscribeToken(subscriberID)
 }
 
-// ErrColumnFileGone is returned when a campaign from before sources were
-// kept has lost its column file, so it cannot be rendered again.
-var ErrColumnFileGone = errors.New("column file is gone")
-
 // loadColumn returns the campaign's column as it was when the campaign
-// started: parsed from the source kept with the campaign. Only a campaign
-// started before sources were kept reads its file again: by number in the
-// columns folder, else at the path recorded when it started.
+// started: the column CampaignStore.Start was given, else parsed from the source
+// kept with the campaign.
 func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, error) {
+	if c.Column != nil {
+		return c.Column, nil
+	}
 	src, ok, err := m.campaigns.source(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		col, err := columns.Parse(c.File, src, m.opts.Location)
-		if err != nil {
-			return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
-		}
-		return col, nil
+	if !ok {
+		return nil, fmt.Errorf("campaign of column %03d has no stored source", c.Number)
 	}
-	if m.opts.ColumnsDir != "" {
-		cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
-		if err == nil {
-			if col := columns.Find(cols, c.Number); col != nil {
-				return col, nil
-			}
-		}
+	col, err := columns.Parse(c.File, src, m.opts.Location)
+	if err != nil {
+		return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
 	}
-	if c.File != "" {
-		if col, err := columns.ParseFile(c.File, m.opts.Location); err == nil && col.Number == c.Number {
-			return col, nil
-		}
-	}
-	return nil, fmt.Errorf("campaign of column %03d cannot resume: %w (was %s); put it back into the columns folder to send the rest",
-		c.Number, ErrColumnFileGone, c.File)
+	return col, nil
 }

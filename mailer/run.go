@@ -15,13 +15,12 @@ import (
 	"newsletter/templates"
 )
 
-// Plan is what the scheduler's job would do now.
+// Plan is what the scheduler's job would do now: the columns' "new" rule
+// decided (New, and Why when nothing is new) and the unfinished campaigns
+// to resume.
 type Plan struct {
-	Columns  []*columns.Column // every usable column, by number
-	Problems []error           // column files that could not be used
-	Resume   []*Campaign       // unfinished campaigns, by column number
-	New      []*columns.Column // new due columns to start, oldest first
-	Why      string            // when New is empty: why nothing is new
+	*columns.Plan
+	Resume []*Campaign // unfinished campaigns, by column number
 }
 
 // ErrAlreadySent refuses to send a column whose campaign is finished.
@@ -35,46 +34,37 @@ var ErrNoColumn = errors.New("no such column")
 
 // Plan discovers the columns and decides what a run would send now.
 func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
-	cols, problems, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
+	camps, err := m.campaigns.List(ctx, CampaignFilter{})
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Columns: cols, Problems: problems}
-	if p.Resume, err = m.campaigns.List(ctx, CampaignFilter{Unfinished: true}); err != nil {
-		return nil, err
-	}
-	sent, err := m.campaigns.SentColumns(ctx)
+	cp, err := columns.DecideFolder(m.opts.ColumnsDir, m.opts.Location, HistoryOf(camps), m.db.Now())
 	if err != nil {
 		return nil, err
 	}
-	sending, err := m.campaigns.SendingColumns(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := m.db.Now()
-	p.New = columns.NewColumns(cols, sent, now)
-	if len(p.New) == 0 {
-		if len(cols) == 0 {
-			p.Why = fmt.Sprintf("no column files in %s", m.opts.ColumnsDir)
-		} else {
-			newest := cols[len(cols)-1]
-			p.Why = fmt.Sprintf("newest column %03d is %s", newest.Number,
-				columns.Explain(newest, cols, sent, sending, now))
+	p := &Plan{Plan: cp}
+	for _, c := range camps {
+		if !c.Finished() {
+			p.Resume = append(p.Resume, c)
 		}
 	}
 	return p, nil
 }
 
-// RunDue is the scheduler's job: resume unfinished campaigns, then start
-// and send every new due column, oldest first. It goes on past a failing
-// campaign (a column file gone, say) and returns one error for all, each
-// distinct one counted once (see joinErrors). Once the SMTP server proved
-// unreachable, the campaigns after it are still started but make one pass
-// only (ending at once while the server is down), so ro.Wait is not spent
-// again for each. A server that cannot be used as configured
-// (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
-// and a new one is better started once mail can go out. It holds the
-// send lock for the whole job, like RunCampaign for one campaign.
+// HistoryOf is what the campaigns tell the columns' "new" rule.
+func HistoryOf(camps []*Campaign) columns.History {
+	h := columns.History{Sent: map[int]bool{}, Sending: map[int]bool{}}
+	for _, c := range camps {
+		h.Sent[c.Number] = true
+		if !c.Finished() {
+			h.Sending[c.Number] = true
+		}
+	}
+	return h
+}
+
+// RunDue is the scheduler's job: make the Plan and run it (see RunPlan),
+// holding the send lock for the whole job.
 func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
@@ -82,6 +72,26 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 	if err != nil {
 		return nil, err
 	}
+	return m.runPlan(ctx, p, ro)
+}
+
+// RunPlan runs p, a Plan just made: resume the unfinished campaigns, then
+// start and send every new due column, oldest first, as the plan parsed it
+// (nothing is read or parsed again). It goes on past a failing campaign
+// (one whose column cannot be rendered, say) and returns one error for
+// all, each distinct one counted once (see joinErrors). Once the SMTP
+// server proved unreachable, the campaigns after it are still started but
+// make one pass only (ending at once while the server is down), so ro.Wait
+// is not spent again for each. A server that cannot be used as configured
+// (ErrSMTPConfig) stops the job at once: every campaign would fail alike,
+// and a new one is better started once mail can go out.
+func (m *Mailer) RunPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunResult, error) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.runPlan(ctx, p, ro)
+}
+
+func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunResult, error) {
 	for _, pe := range p.Problems {
 		m.log.Warn("column file skipped", "problem", pe.Error())
 	}
@@ -120,7 +130,7 @@ func (m *Mailer) RunDue(ctx context.Context, ro RunOptions) ([]*RunResult, error
 		}
 	}
 	if len(p.New) == 0 && len(p.Resume) == 0 {
-		m.log.Info("nothing to send", "why", p.Why)
+		m.log.Info("nothing to send", "why", p.Why())
 	}
 	for _, col := range p.New {
 		if ctx.Err() != nil {

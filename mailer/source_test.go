@@ -1,13 +1,16 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/subscribers"
 )
 
@@ -64,6 +67,7 @@ func TestResumedCampaignSendsTheColumnAsItWasAtStart(t *testing.T) {
 	// The author edits the column while it is still sending.
 	e.writeColumn(31, "Geändert")
 	e.srv.SetDelay(0)
+	c.Column = nil // resumed as read from the database: from the stored source
 	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -99,48 +103,13 @@ func TestResumeWorksWithTheColumnFileDeleted(t *testing.T) {
 	checkAllGot(t, e, n, "KNIEPUNKT 031: Hei")
 }
 
-func TestCampaignWithoutSourceFallsBackToTheFile(t *testing.T) {
-	e := newTestEnv(t)
-	e.addSubscribers("a", 3, subscribers.StatusActive)
-	c := e.start(31)
-	// A campaign started before sources were kept.
-	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.writeColumn(31, "Neu gelesen")
-	m := e.mailer()
-	res, err := m.RunCampaign(context.Background(), c, RunOptions{})
-	if err != nil || res.Counts.Sent != 3 {
-		t.Fatalf("err %v, result %+v", err, res)
-	}
-	checkBody := e.srv.Messages()[0].Data
-	if !strings.Contains(string(checkBody), "Neu gelesen") {
-		t.Errorf("the file was not read again:\n%s", checkBody)
-	}
-
-	// Without source and without file it cannot resume, and says so.
-	c2 := e.start(32)
-	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c2.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(c2.File); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.RunCampaign(context.Background(), c2, RunOptions{}); !errors.Is(err, ErrColumnFileGone) {
-		t.Fatalf("err = %v, want ErrColumnFileGone", err)
-	}
-}
-
 func TestRunDueErrorIsOneLine(t *testing.T) {
 	e := newTestEnv(t)
 	e.addSubscribers("a", 2, subscribers.StatusActive)
 	for _, n := range []int{31, 32} {
 		c := e.start(n)
-		// Two old campaigns whose column files are gone.
-		if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(c.File); err != nil {
+		// Two campaigns whose stored source no longer parses.
+		if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = ? WHERE id = ?`, []byte("kaputt\n"), c.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,7 +118,52 @@ func TestRunDueErrorIsOneLine(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "(and 1 more, logged above)") {
 		t.Fatalf("err = %q, want one line about the first and a count of the rest", err)
 	}
-	if !errors.Is(err, ErrColumnFileGone) {
-		t.Errorf("errors.Is does not see the parts of %v", err)
+	var pe *columns.ParseError
+	if !errors.As(err, &pe) {
+		t.Errorf("errors.As does not see the parts of %v", err)
 	}
+}
+
+// recordingRenderer remembers every column it was asked to render.
+type recordingRenderer struct {
+	mu   sync.Mutex
+	cols []*columns.Column
+}
+
+func (r *recordingRenderer) Prepare(c *columns.Column) (PreparedMail, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cols = append(r.cols, c)
+	return fakePrepared{c}, nil
+}
+
+// A column is parsed once per run: the column the plan found is the one
+// the campaign keeps and renders, even when the file changes in between.
+func TestRunPlanSendsTheColumnThePlanParsed(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 3, subscribers.StatusActive)
+	e.writeColumn(31, "Heiße KI-Luft")
+	rec := &recordingRenderer{}
+	m, err := New(e.db, e.store, rec, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := m.Plan(ctx)
+	if err != nil || len(p.New) != 1 {
+		t.Fatalf("plan: %v, new %v", err, p.New)
+	}
+	e.writeColumn(31, "Geändert")
+	results, err := m.RunPlan(ctx, p, RunOptions{})
+	if err != nil || len(results) != 1 || results[0].Counts.Sent != 3 {
+		t.Fatalf("err %v, results %+v", err, results)
+	}
+	if len(rec.cols) != 1 || rec.cols[0] != p.New[0] {
+		t.Errorf("rendered %d columns, want the plan's one, not one parsed again", len(rec.cols))
+	}
+	src, _, err := e.campaigns().source(ctx, results[0].Campaign.ID)
+	if err != nil || !bytes.Equal(src, p.New[0].Source) {
+		t.Errorf("stored source %q (%v), want the bytes the plan parsed", src, err)
+	}
+	checkAllGot(t, e, 3, "KNIEPUNKT 031: Hei")
 }

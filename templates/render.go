@@ -1,8 +1,6 @@
 package templates
 
 import (
-	"newsletter/columns"
-
 	"bytes"
 	"crypto/rand"
 	"embed"
@@ -18,6 +16,8 @@ import (
 	texttemplate "text/template"
 
 	"github.com/vanng822/go-premailer/premailer"
+
+	"newsletter/columns"
 )
 
 // The column mail's templates. Each file may be replaced by one of the same

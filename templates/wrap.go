@@ -1,11 +1,11 @@
 package templates
 
 import (
-	"newsletter/columns"
-
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"newsletter/columns"
 )
 
 // MailTextWidth is where the text part wraps. Words, and so URLs, are never

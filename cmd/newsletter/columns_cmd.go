@@ -23,28 +23,21 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer app.Close()
-	cols, problems, err := columns.Discover(cfg.Columns, cfg.Location)
-	if err != nil {
-		return err
-	}
-	for _, p := range problems {
-		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
-	}
 	camps, err := app.Campaigns.List(ctx, mailer.CampaignFilter{})
 	if err != nil {
 		return err
 	}
+	plan, err := columns.DecideFolder(cfg.Columns, cfg.Location, mailer.HistoryOf(camps), app.DB.Now())
+	if err != nil {
+		return err
+	}
+	for _, p := range plan.Problems {
+		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+	}
 	byNumber := map[int]*mailer.Campaign{}
-	sent, sending := map[int]bool{}, map[int]bool{}
 	for _, c := range camps {
 		byNumber[c.Number] = c
-		sent[c.Number] = true
-		if !c.Finished() {
-			sending[c.Number] = true
-		}
 	}
-	now := app.DB.Now()
-	states := columns.States(cols, sent, sending, now)
 
 	// One row per column number: files found, and campaigns whose file is gone.
 	type row struct {
@@ -53,9 +46,9 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	}
 	var rows []row
 	seen := map[int]bool{}
-	for _, col := range cols {
+	for _, col := range plan.Columns {
 		seen[col.Number] = true
-		state, err := stateText(ctx, app, states[col.Number], byNumber[col.Number])
+		state, err := stateText(ctx, app, plan.State(col.Number), byNumber[col.Number])
 		if err != nil {
 			return err
 		}
@@ -66,11 +59,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if seen[c.Number] {
 			continue
 		}
-		st := columns.StateSent
-		if !c.Finished() {
-			st = columns.StateSending
-		}
-		state, err := stateText(ctx, app, st, c)
+		state, err := stateText(ctx, app, plan.State(c.Number), c)
 		if err != nil {
 			return err
 		}
@@ -88,28 +77,17 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	}
 
 	fmt.Fprintln(env.Stdout)
-	next := columns.NewColumns(cols, sent, now)
 	switch {
-	case len(next) > 0:
-		n := next[0]
-		fmt.Fprintf(env.Stdout, "Next: column %03d %q goes out on the next run (%s).\n", n.Number, n.Subject, whyNew(n, sent))
-		if len(next) > 1 {
-			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(next)-1)
+	case len(plan.New) > 0:
+		n := plan.New[0]
+		fmt.Fprintf(env.Stdout, "Next: column %03d %q goes out on the next run (%s).\n", n.Number, n.Subject, plan.WhyNew(n))
+		if len(plan.New) > 1 {
+			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(plan.New)-1)
 		}
-	case len(cols) == 0 && len(problems) > 0:
-		fmt.Fprintf(env.Stdout, "Next: nothing; no readable column in %s (%d file(s) skipped, see above).\n", cfg.Columns, len(problems))
-	case len(cols) == 0:
-		fmt.Fprintf(env.Stdout, "Next: nothing; no column files (*.txt, *.md) in %s.\n", cfg.Columns)
+	case len(plan.Columns) == 0:
+		fmt.Fprintf(env.Stdout, "Next: nothing; %s.\n", plan.Why())
 	default:
-		newest := cols[len(cols)-1]
-		switch states[newest.Number] {
-		case columns.StateSent, columns.StateSending:
-			fmt.Fprintf(env.Stdout, "Next: nothing new; the newest column, %03d, already has its campaign. Add a column numbered above %03d to send more.\n",
-				newest.Number, newest.Number)
-		default:
-			fmt.Fprintf(env.Stdout, "Next: nothing new; newest column %03d is %s.\n", newest.Number,
-				columns.Explain(newest, cols, sent, sending, now))
-		}
+		fmt.Fprintf(env.Stdout, "Next: nothing new; %s.\n", plan.Why())
 	}
 	for _, c := range camps {
 		if !c.Finished() {
@@ -140,21 +118,6 @@ func stateText(ctx context.Context, app *App, st columns.State, c *mailer.Campai
 		s += fmt.Sprintf(", %d skipped", n.Skipped)
 	}
 	return s + ")", nil
-}
-
-func whyNew(c *columns.Column, sent map[int]bool) string {
-	maxSent := 0
-	for n := range sent {
-		maxSent = max(maxSent, n)
-	}
-	due := "no publish date"
-	if !c.Date.IsZero() {
-		due = "due since " + c.Date.Format("2006-01-02")
-	}
-	if len(sent) == 0 {
-		return due + "; first run: only the newest due column is sent"
-	}
-	return fmt.Sprintf("%s, numbered above %03d, the last one sent", due, maxSent)
 }
 
 func dateText(t time.Time, loc *time.Location) string {

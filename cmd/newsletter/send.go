@@ -95,7 +95,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		}
 		runErr = err
 	} else {
-		// RunDue logs unusable column files itself.
+		// RunPlan logs unusable column files itself.
 		plan, err := m.Plan(ctx)
 		if err != nil {
 			return err
@@ -104,10 +104,10 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 			}
-			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why)
+			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
-		results, runErr = m.RunDue(ctx, ro)
+		results, runErr = m.RunPlan(ctx, plan, ro)
 	}
 	rep.finish()
 	for _, r := range results {
@@ -172,7 +172,7 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Col
 	case len(plan.Columns) > 0:
 		return plan.Columns[len(plan.Columns)-1], nil
 	}
-	return nil, fmt.Errorf("no column to send: %s", plan.Why)
+	return nil, fmt.Errorf("no column to send: %s", plan.Why())
 }
 
 // sendDryRun prints what a run would send to whom, and sends nothing: per
@@ -242,7 +242,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		}
 	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
-		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why)
+		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why())
 	}
 	return w.Flush()
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"newsletter/columns"
-	"newsletter/db"
 	"newsletter/mailer"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -69,7 +67,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		OptIn:          optin,
 		Pages:          pages,
 		Health:         app.DB,
-		Archive:        sentColumns{db: app.DB, dir: cfg.Columns, loc: cfg.Location}, // merge: replace with mailer.NewArchive
+		Archive:        mailer.NewArchive(app.DB, cfg.Location, env.Log),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
@@ -161,18 +159,4 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 		case <-t.C:
 		}
 	}
-}
-
-// sentColumns is the archive the web side shows: every column with a
-// campaign, as it was sent, read on each request.
-// merge: replace with mailer.NewArchive
-type sentColumns struct {
-	db  *db.DB
-	dir string
-	loc *time.Location
-}
-
-// Sent returns the sent columns, newest first.
-func (a sentColumns) Sent(ctx context.Context) ([]*columns.Column, error) {
-	return mailer.ArchiveColumns(ctx, a.db, a.dir, a.loc)
 }

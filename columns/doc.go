@@ -1,0 +1,11 @@
+// Package columns is where columns come from: the column model, the
+// parsers of the author's files, discovery in the columns folder, and the
+// "new" rule that decides what goes out next and says why.
+//
+// A file per concern: column.go (the model), parse.go (Parse and ParseFile,
+// and what every format shares), frontmatter.go (the optional YAML header),
+// text.go (the author's plain-text format), markdown.go (Markdown through
+// goldmark), discover.go (the folder) and plan.go (the "new" rule).
+//
+// It imports nothing of this module, so every other package may use it.
+package columns

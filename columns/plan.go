@@ -1,0 +1,183 @@
+package columns
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is where a column stands, as `newsletter columns` shows it.
+type State string
+
+// The states of a column. Sent and sending come from the campaigns (see
+// History); the rest follows from the publish date and the numbers.
+const (
+	StateNew       State = "new"       // due and will be sent on the next run
+	StateScheduled State = "scheduled" // publish date still in the future
+	StateSending   State = "sending"   // a campaign is under way
+	StateSent      State = "sent"      // its campaign is done
+	StateSkipped   State = "skipped"   // due, never sent, and never will be
+)
+
+// History is what the campaigns tell the "new" rule: the column numbers
+// that have a campaign. A number in either set counts as sent for the
+// rule; Sending shows as StateSending even when it is in Sent too.
+type History struct {
+	Sent    map[int]bool // every column with a campaign, finished or not
+	Sending map[int]bool // those whose campaign is still under way
+}
+
+// Plan is the "new" rule applied at one moment: where each column stands,
+// which columns the next run sends, and why. It is the one place that
+// rule lives; `newsletter columns`, `send` and the scheduler all read it.
+type Plan struct {
+	Dir      string    // the folder the columns came from (DecideFolder), for Why
+	Columns  []*Column // every usable column, as given (Discover sorts them by number)
+	Problems []error   // the files Discover skipped (DecideFolder)
+	// New are the columns to send now, lowest number first: those due at
+	// now and numbered above every column with a campaign. On the first
+	// run (no campaign yet) only the highest-numbered due column is new,
+	// so an archive of old columns is never sent out at once.
+	New []*Column
+
+	history History
+	now     time.Time
+	byNum   map[int]*Column
+	isNew   map[int]bool
+	anySent bool
+	maxSent int // highest number with a campaign
+	newest  int // highest due number, for the first-run explanation
+}
+
+// Decide applies the "new" rule to cols at now, given the campaigns'
+// history.
+func Decide(cols []*Column, h History, now time.Time) *Plan {
+	p := &Plan{Columns: cols, history: h, now: now, byNum: map[int]*Column{}, isNew: map[int]bool{}}
+	for _, m := range []map[int]bool{h.Sent, h.Sending} {
+		for n, ok := range m {
+			if ok {
+				p.anySent = true
+				p.maxSent = max(p.maxSent, n)
+			}
+		}
+	}
+	var newest *Column
+	for _, c := range cols {
+		p.byNum[c.Number] = c
+		if !c.Due(now) {
+			continue
+		}
+		p.newest = max(p.newest, c.Number)
+		switch {
+		case !p.anySent:
+			if newest == nil || c.Number > newest.Number {
+				newest = c
+			}
+		case c.Number > p.maxSent:
+			p.New = append(p.New, c)
+		}
+	}
+	if newest != nil {
+		p.New = []*Column{newest}
+	}
+	slices.SortStableFunc(p.New, func(a, b *Column) int { return cmp.Compare(a.Number, b.Number) })
+	for _, c := range p.New {
+		p.isNew[c.Number] = true
+	}
+	return p
+}
+
+// DecideFolder discovers the columns in dir (see Discover) and applies the
+// "new" rule to them. err is only for a folder that cannot be read; files
+// that cannot be used are in Problems.
+func DecideFolder(dir string, loc *time.Location, h History, now time.Time) (*Plan, error) {
+	cols, problems, err := Discover(dir, loc)
+	if err != nil {
+		return nil, err
+	}
+	p := Decide(cols, h, now)
+	p.Dir, p.Problems = dir, problems
+	return p, nil
+}
+
+// State is where column number stands. A number with a campaign but no
+// column (its file is gone) is StateSent or StateSending; a number that is
+// neither gets "".
+func (p *Plan) State(number int) State {
+	s, _ := p.state(number)
+	return s
+}
+
+// Explain says in a few words why column number has its state, e.g.
+// "new: will be sent on the next run", "skipped: 031 was already sent",
+// "scheduled: publish date 2026-12-01 07:00 CET".
+func (p *Plan) Explain(number int) string {
+	s, why := p.state(number)
+	return string(s) + ": " + why
+}
+
+func (p *Plan) state(n int) (State, string) {
+	c := p.byNum[n]
+	switch {
+	case p.history.Sending[n]:
+		return StateSending, "a campaign is under way"
+	case p.history.Sent[n]:
+		return StateSent, "sent"
+	case c == nil:
+		return "", "no such column"
+	case !c.Due(p.now):
+		why := "publish date " + c.Date.Format("2006-01-02 15:04 MST")
+		if p.maxSent > n {
+			why += fmt.Sprintf("; will be skipped, %03d was already sent", p.maxSent)
+		}
+		return StateScheduled, why
+	case p.isNew[n]:
+		return StateNew, "will be sent on the next run"
+	case p.maxSent > n:
+		return StateSkipped, fmt.Sprintf("%03d was already sent", p.maxSent)
+	default:
+		return StateSkipped, fmt.Sprintf("first run sends only the newest due column, %03d", p.newest)
+	}
+}
+
+// WhyNew says why a column of New is new, e.g. "due since 2026-03-23,
+// numbered above 030, the last one sent".
+func (p *Plan) WhyNew(c *Column) string {
+	due := "no publish date"
+	if !c.Date.IsZero() {
+		due = "due since " + c.Date.Format("2006-01-02")
+	}
+	if !p.anySent {
+		return due + "; first run: only the newest due column is sent"
+	}
+	return fmt.Sprintf("%s, numbered above %03d, the last one sent", due, p.maxSent)
+}
+
+// Why says why nothing is new; "" when something is.
+func (p *Plan) Why() string {
+	where := ""
+	if p.Dir != "" {
+		where = " in " + p.Dir
+	}
+	var newest *Column
+	for _, c := range p.Columns {
+		if newest == nil || c.Number > newest.Number {
+			newest = c
+		}
+	}
+	switch {
+	case len(p.New) > 0:
+		return ""
+	case newest == nil && len(p.Problems) > 0:
+		return fmt.Sprintf("no readable column%s (%d file(s) skipped, see above)", where, len(p.Problems))
+	case newest == nil:
+		return "no column files (*.txt, *.md)" + where
+	}
+	switch n := newest.Number; p.State(n) {
+	case StateSent, StateSending:
+		return fmt.Sprintf("the newest column, %03d, already has its campaign. Add a column numbered above %03d to send more", n, n)
+	default:
+		return fmt.Sprintf("newest column %03d is %s", n, p.Explain(n))
+	}
+}
