@@ -147,14 +147,6 @@ func mimeCanonical(s string) string {
 	return strings.Join(parts, "-")
 }
 
-func TestEmptyListFinishesAtOnce(t *testing.T) {
-	e := newTestEnv(t)
-	c := e.start(1)
-	if !c.Finished() || c.Recipients != 0 {
-		t.Fatalf("campaign %+v", c)
-	}
-}
-
 func TestTemporaryFailuresAreRetried(t *testing.T) {
 	e := newTestEnv(t)
 	e.addSubscribers("a", 50, subscribers.StatusActive)

@@ -60,7 +60,9 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 // interrupt, an SMTP server that cannot be used or was unreachable for all
 // of --wait).
 func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
-	app, err := openApp(ctx, env)
+	// A mistyped --db must not become a new, empty list: a campaign
+	// started on it would burn the column.
+	app, err := openExistingApp(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -81,11 +83,19 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	}
 
 	rep := newProgressReporter(env)
-	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started}
+	var notStarted []string
+	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started,
+		NotStarted: func(col *columns.Column, why error) {
+			notStarted = append(notStarted, fmt.Sprintf("Column %03d %q not sent: %v; it stays new and goes out on the first send after someone has confirmed.",
+				col.Number, col.Subject, errors.Unwrap(why)))
+		}}
 	var results []*mailer.RunResult
 	var runErr error
 	if opts.Column != 0 {
 		c, err := m.StartColumn(ctx, opts.Column)
+		if errors.Is(err, mailer.ErrNoRecipients) {
+			return fmt.Errorf("%w; nothing was started, the column stays new", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -112,6 +122,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	rep.finish()
 	for _, r := range results {
 		printSummary(env.Stdout, r)
+	}
+	for _, line := range notStarted {
+		fmt.Fprintln(env.Stdout, line)
 	}
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
@@ -206,6 +219,9 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 		fmt.Fprintf(w, "Column %03d would go to %s.\n", col.Number, countOf(n, "active subscriber", "active subscribers"))
+		if n == 0 {
+			fmt.Fprintf(w, "It would not be sent: %v; it stays new.\n", mailer.ErrNoRecipients)
+		}
 		return nil
 	}
 	if opts.Column != 0 {
