@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		SMTPUser:     cfg.SMTPUser,
 		SMTPPassword: cfg.SMTPPassword,
 		SMTPTLS:      cfg.SMTPTLS,
+		RootCAs:      cfg.SMTPRootCAs,
 		From:         cfg.From,
 		BaseURL:      cfg.BaseURL,
 		ListName:     cfg.ListName,
@@ -141,7 +143,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			return fmt.Errorf("%w; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
 				ue, strings.Join(left, ", "))
 		}
-		return runErr
+		return smtpAdvice(runErr)
 	}
 	var left []string
 	for _, r := range results {
@@ -156,6 +158,24 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	return nil
 }
 
+// smtpAdvice adds to an error of the SMTP server's configuration the
+// setting that changes it: mailer says what the server does, the command
+// line knows its flags.
+func smtpAdvice(err error) error {
+	var cve *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, mailer.ErrLoginUnverified):
+		return fmt.Errorf("%w; trust the CA that signed its certificate with --smtp-ca FILE, or send through a relay on this machine", err)
+	case errors.Is(err, mailer.ErrLoginNeedsTLS):
+		return fmt.Errorf("%w; use --smtp-tls starttls or tls, or leave --smtp-user empty for a server that needs no login", err)
+	case errors.Is(err, mailer.ErrNoLogin):
+		return fmt.Errorf("%w; leave --smtp-user empty for a server that needs no login", err)
+	case errors.As(err, &cve):
+		return fmt.Errorf("%w; trust the CA that signed it with --smtp-ca FILE, or use --smtp-tls opportunistic (encrypted, certificate not checked)", err)
+	}
+	return err
+}
+
 // sendTestCopy sends the chosen (or next) column to one address only.
 func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOptions) error {
 	col, err := pickColumn(ctx, m, opts.Column)
@@ -163,7 +183,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 		return err
 	}
 	if err := m.SendTest(ctx, col, opts.To); err != nil {
-		return err
+		return smtpAdvice(err)
 	}
 	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, opts.To)
 	return nil
