@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/go-chi/httprate"
@@ -104,12 +103,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
 		if s.metrics != nil {
-			s.metrics.observeRequest(r.Method, route, status, d)
+			s.metrics.observeRequest(methodLabel(r.Method), routeLabel(r), status, d)
 		}
 		s.log.LogAttrs(r.Context(), levelFor(status), "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
