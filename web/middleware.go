@@ -126,8 +126,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// allowOrigins lets the author's own site post the form with a script
-// (CORS); a plain HTML form posts from anywhere without it.
+// allowOrigins lets the author's own site post the subscribe form with a
+// script (CORS); a plain HTML form posts without it. It runs before the
+// routes, ahead of limitBody, so that a script also reads a 413; the
+// preflight goes on to the OPTIONS route.
 func (s *Server) allowOrigins() func(http.Handler) http.Handler {
 	if len(s.cfg.AllowedOrigins) == 0 {
 		return passThrough
@@ -137,6 +139,9 @@ func (s *Server) allowOrigins() func(http.Handler) http.Handler {
 		AllowedMethods: []string{http.MethodPost},
 		AllowedHeaders: []string{"Accept", "Content-Type"},
 		MaxAge:         600,
+		// Only the form may be posted or read from other sites.
+		AllowOriginFunc:    func(r *http.Request, origin string) bool { return r.URL.Path == "/subscribe" && s.corsAllowed(origin) },
+		OptionsPassthrough: true,
 	})
 }
 

@@ -78,6 +78,7 @@ type Server struct {
 	metrics *Metrics
 	promh   http.Handler
 	log     *slog.Logger
+	allowed originSet // Config.AllowedOrigins
 }
 
 // New returns the web side.
@@ -99,5 +100,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
 		archive: deps.Archive, bodies: deps.Bodies,
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
+		allowed: newOriginSet(cfg.AllowedOrigins),
 	}, nil
 }
