@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -76,6 +77,56 @@ func originOf(baseURL string) (string, error) {
 		return "", fmt.Errorf("web: base URL %q is not a URL like https://news.example.org", baseURL)
 	}
 	return canonicalOrigin(u.Scheme + "://" + u.Host), nil
+}
+
+// checkOrigin refuses a form POST from a page on another site with 403: a
+// browser names the page's origin in the Origin header, and only our own
+// pages (--base-url) and --allowed-origins may post. Without an Origin the
+// request is not from a browser form on a foreign page (curl, a mail
+// provider's server, an old browser) and goes on.
+//
+// "null" needs a second look: a sandboxed frame or a page with
+// Referrer-Policy: no-referrer sends it for a POST, and so do our own
+// pages, which carry no-referrer to keep tokens out of other sites'
+// logs. Sec-Fetch-Site, which no page can set, tells them apart:
+// "same-origin" (or "none") is ours, "same-site" and "cross-site" are
+// foreign. A browser too old to send Sec-Fetch-Site is let through, as
+// one that sends no Origin is.
+func (s *Server) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.originError(r); err != nil {
+			s.fail(w, r, s.lang(r), err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originError is errForeignOrigin when r comes from a page that may not
+// post our forms; see checkOrigin.
+func (s *Server) originError(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	switch {
+	case origin == "":
+		return nil
+	case origin == "null":
+		if site := r.Header.Get("Sec-Fetch-Site"); site == "" || site == "same-origin" || site == "none" {
+			return nil
+		}
+	case s.baseOrigin != "" && canonicalOrigin(origin) == s.baseOrigin, s.allowed.has(origin):
+		return nil
+	}
+	s.log.InfoContext(r.Context(), "form post from a foreign origin refused", "path", r.URL.Path,
+		"origin", clip(origin, 200), "sec_fetch_site", clip(r.Header.Get("Sec-Fetch-Site"), 20))
+	return errForeignOrigin
+}
+
+// clip shortens s, which came from outside, for a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // corsAllowed reports whether a script on origin may post the subscribe

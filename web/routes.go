@@ -16,10 +16,11 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errPageNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errMethodNotAllowed) })
 
-	// Subscribe: the form, and its POST from our page or an embedded form.
+	// Subscribe: the form, and its POST from our page or an embedded form
+	// on --allowed-origins; the form POSTs from other sites get 403.
 	r.Get("/", s.handleIndex)
 	r.Group(func(r chi.Router) {
-		r.Use(s.limitPerIP())
+		r.Use(s.checkOrigin, s.limitPerIP())
 		r.Post("/subscribe", s.handleSubscribe)
 		if len(s.cfg.AllowedOrigins) > 0 {
 			r.Options("/subscribe", func(http.ResponseWriter, *http.Request) {}) // the CORS preflight
@@ -28,9 +29,11 @@ func (s *Server) Handler() http.Handler {
 
 	// Double opt-in and leaving: GET shows a button, only POST acts.
 	r.Get("/confirm", s.handleConfirmPage)
-	r.Post("/confirm", s.handleConfirm)
+	r.With(s.checkOrigin).Post("/confirm", s.handleConfirm)
 	r.Get("/unsubscribe", s.handleUnsubscribePage)
-	r.Post("/unsubscribe", s.handleUnsubscribe) // also the RFC 8058 one-click target
+	// Also the RFC 8058 one-click target: the handler checks the Origin of
+	// all but one-click posts.
+	r.Post("/unsubscribe", s.handleUnsubscribe)
 
 	// The sent columns ("view in browser" links point here).
 	r.Get("/archive", s.handleArchive)

@@ -69,16 +69,17 @@ type Deps struct {
 // Server serves the subscription forms, confirm and unsubscribe pages, the
 // archive, health and metrics. Build it with New; Handler gives the routes.
 type Server struct {
-	cfg     Config
-	optin   OptIn
-	pages   *templates.Pages
-	health  Health
-	archive Archive
-	bodies  BodyRenderer
-	metrics *Metrics
-	promh   http.Handler
-	log     *slog.Logger
-	allowed originSet // Config.AllowedOrigins
+	cfg        Config
+	optin      OptIn
+	pages      *templates.Pages
+	health     Health
+	archive    Archive
+	bodies     BodyRenderer
+	metrics    *Metrics
+	promh      http.Handler
+	log        *slog.Logger
+	allowed    originSet // Config.AllowedOrigins
+	baseOrigin string    // Config.BaseURL's origin; "" if none
 }
 
 // New returns the web side.
@@ -88,6 +89,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Archive != nil && deps.Bodies == nil {
 		return nil, errors.New("web: an Archive needs Bodies to render its pages")
+	}
+	var baseOrigin string
+	if cfg.BaseURL != "" {
+		var err error
+		if baseOrigin, err = originOf(cfg.BaseURL); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -100,6 +108,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
 		archive: deps.Archive, bodies: deps.Bodies,
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
-		allowed: newOriginSet(cfg.AllowedOrigins),
+		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil
 }
