@@ -55,6 +55,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", s.pages.Lang(lang))
+	varyLanguage(w.Header())
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, buf.String())
 }
@@ -79,8 +80,25 @@ type jsonAnswer struct {
 	Errors  map[string]string `json:"errors,omitempty"` // field → message
 }
 
+// writeJSON writes v; every JSON answer carries words in the reader's
+// language.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	varyLanguage(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// varyLanguage tells caches that the answer follows Accept-Language: every
+// page and JSON answer is in the language lang negotiates, and the archive
+// is Cache-Control: public.
+func varyLanguage(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "Accept-Language") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept-Language")
 }
