@@ -36,7 +36,8 @@ type Health interface {
 
 // Archive gives the columns that have been sent, newest first. The web
 // side shows nothing else, so an unpublished column never leaks through
-// /archive.
+// /archive. A sent column never changes: its number names it, and its
+// article is rendered once and kept (up to Config.ArchiveCacheBytes).
 type Archive interface {
 	Sent(ctx context.Context) ([]*columns.Column, error)
 }
@@ -74,7 +75,7 @@ type Server struct {
 	pages      *templates.Pages
 	health     Health
 	archive    Archive
-	bodies     BodyRenderer
+	bodies     *bodyCache
 	metrics    *Metrics
 	promh      http.Handler
 	log        *slog.Logger
@@ -97,6 +98,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.ArchiveCacheBytes <= 0 {
+		cfg.ArchiveCacheBytes = DefaultArchiveCache
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -106,7 +110,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, bodies: deps.Bodies,
+		archive: deps.Archive, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
 		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil
