@@ -62,33 +62,6 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// peakHeap samples the heap in use until stop is called and returns the peak.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-quit:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(quit)
-		<-done
-		return peak.Load()
-	}
-}
-
 // resetPeakRSS sets the kernel's high-water mark of the process's resident
 // memory (VmHWM) to what is resident now (Linux: "5" to clear_refs), so the
 // peak read after a run is the run's, not the set-up's. It reports whether
@@ -167,7 +140,7 @@ func benchCampaign(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		rssOK = rssOK && resetPeakRSS()
-		stop := peakHeap()
+		stop := testkit.PeakMem(func(ms *runtime.MemStats) uint64 { return ms.HeapInuse })
 		t0 := time.Now()
 		camp, err := e.campaigns().Start(context.Background(), c)
 		if err != nil {
