@@ -8,52 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
-// serveTLS restarts the test server (same address) speaking TLS with cert:
-// STARTTLS offered, or implicit TLS from the first byte.
-func serveTLS(t *testing.T, e *testEnv, cert tls.Certificate, implicit bool) {
-	t.Helper()
-	e.srv.Stop()
-	e.srv.TLS = smtptest.ServerTLS(cert)
-	e.srv.ImplicitTLS = implicit
-	if err := e.srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// selfSigned and issued make server certificates for hosts.
-func selfSigned(t *testing.T, hosts ...string) tls.Certificate {
-	t.Helper()
-	cert, err := smtptest.SelfSigned(hosts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
-func issued(t *testing.T, ca *smtptest.CA, hosts ...string) tls.Certificate {
-	t.Helper()
-	cert, err := ca.Issue(hosts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
-func mustCA(t *testing.T) *smtptest.CA {
-	t.Helper()
-	ca, err := smtptest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
 // checkAllEncrypted fails unless want messages came, each over TLS.
-func checkAllEncrypted(t *testing.T, srv *smtptest.Server, want int) {
+func checkAllEncrypted(t *testing.T, srv *testkit.SMTPServer, want int) {
 	t.Helper()
 	msgs := srv.Messages()
 	if len(msgs) != want {
@@ -72,7 +32,7 @@ func checkAllEncrypted(t *testing.T, srv *smtptest.Server, want int) {
 // before, every message failed on the certificate.
 func TestOpportunisticEncryptsWithSelfSignedCertificate(t *testing.T) {
 	e := newTestEnv(t)
-	serveTLS(t, e, selfSigned(t, "debian"), false)
+	e.srv.ServeTLS(t, testkit.SelfSignedCert(t, "debian"), false)
 	e.addSubscribers("a", 3, subscribers.StatusActive)
 	c := e.start(31)
 	m := e.mailer() // opportunistic, the default
@@ -98,8 +58,8 @@ func TestVerifyingModesNeedTheCA(t *testing.T) {
 	for _, mode := range []string{TLSStartTLS, TLSImplicit} {
 		t.Run(mode, func(t *testing.T) {
 			e := newTestEnv(t)
-			ca := mustCA(t)
-			serveTLS(t, e, issued(t, ca, "127.0.0.1", "localhost"), mode == TLSImplicit)
+			ca := testkit.NewCA(t)
+			e.srv.ServeTLS(t, ca.Issue(t, "127.0.0.1", "localhost"), mode == TLSImplicit)
 			e.addSubscribers("a", 3, subscribers.StatusActive)
 			c := e.start(31)
 
@@ -130,7 +90,7 @@ func TestVerifyingModesNeedTheCA(t *testing.T) {
 func TestPasswordLoginOverUnverifiedTLS(t *testing.T) {
 	e := newTestEnv(t)
 	e.srv.AuthUser, e.srv.AuthPassword = "kolumne", testPassword
-	serveTLS(t, e, selfSigned(t, "debian"), false)
+	e.srv.ServeTLS(t, testkit.SelfSignedCert(t, "debian"), false)
 	e.addSubscribers("a", 2, subscribers.StatusActive)
 	c := e.start(31)
 
@@ -162,8 +122,8 @@ func TestPasswordLoginOverUnverifiedTLS(t *testing.T) {
 func TestPasswordLoginOverVerifiedOpportunisticTLS(t *testing.T) {
 	e := newTestEnv(t)
 	e.srv.AuthUser, e.srv.AuthPassword = "kolumne", testPassword
-	ca := mustCA(t)
-	serveTLS(t, e, issued(t, ca, "mail.example.test"), false)
+	ca := testkit.NewCA(t)
+	e.srv.ServeTLS(t, ca.Issue(t, "mail.example.test"), false)
 	e.addSubscribers("a", 2, subscribers.StatusActive)
 	c := e.start(31)
 	m := e.mailer(remoteName(e), withLogin(testPassword), func(o *Options) { o.RootCAs = ca.Pool() })

@@ -9,18 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 )
 
 // serve warns once at start when an existing database lets other users
 // in, naming the file and the fix; a database it creates is private and
 // gets no warning.
 func TestServeWarnsAboutReadableDatabase(t *testing.T) {
-	srv := smtptest.New()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := testkit.StartSMTP(t)
 
 	dbPath, columns := serveFolder(t)
 	p := startServe(t, dbPath, columns, srv.Addr)

@@ -7,22 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 )
 
 // tlsFixture is the send fixture with its SMTP server restarted to speak
 // STARTTLS (or implicit TLS) with cert.
-func tlsFixture(t *testing.T, subscribers int, implicit bool, cert tls.Certificate, err error) *sendFixture {
+func tlsFixture(t *testing.T, subscribers int, implicit bool, cert tls.Certificate) *sendFixture {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := newSendFixture(t, subscribers)
-	f.srv.Stop()
-	f.srv.TLS, f.srv.ImplicitTLS = smtptest.ServerTLS(cert), implicit
-	if err := f.srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	f.srv.ServeTLS(t, cert, implicit)
 	return f
 }
 
@@ -30,8 +23,7 @@ func tlsFixture(t *testing.T, subscribers int, implicit bool, cert tls.Certifica
 // and the default --smtp-tls: the campaign and the test copy go out
 // encrypted (they failed on the certificate before).
 func TestSendThroughSelfSignedRelay(t *testing.T) {
-	cert, err := smtptest.SelfSigned("debian")
-	f := tlsFixture(t, 3, false, cert, err)
+	f := tlsFixture(t, 3, false, testkit.SelfSignedCert(t, "debian"))
 	env := f.env()
 	delete(env, "NEWSLETTER_SMTP_TLS") // the default: opportunistic
 	c := &cli{t: t, dir: f.dir, env: env}
@@ -58,12 +50,8 @@ func TestSendThroughSelfSignedRelay(t *testing.T) {
 func TestSendSMTPCA(t *testing.T) {
 	for _, mode := range []string{"starttls", "tls"} {
 		t.Run(mode, func(t *testing.T) {
-			ca, err := smtptest.NewCA()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cert, err := ca.Issue("127.0.0.1")
-			f := tlsFixture(t, 2, mode == "tls", cert, err)
+			ca := testkit.NewCA(t)
+			f := tlsFixture(t, 2, mode == "tls", ca.Issue(t, "127.0.0.1"))
 			env := f.env()
 			env["NEWSLETTER_SMTP_TLS"] = mode
 			env["NEWSLETTER_WAIT"] = "1h" // a configuration error is not waited for

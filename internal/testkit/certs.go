@@ -1,4 +1,8 @@
-package smtptest
+package testkit
+
+// Certificates for the SMTP sink's TLS: a CA made up for one test (a
+// private relay's) and self-signed certificates like the "snakeoil" one of
+// a stock Debian Postfix.
 
 import (
 	"crypto/ecdsa"
@@ -8,13 +12,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
+	"testing"
 	"time"
 )
 
-// CA is a certificate authority made up for one test: a private relay's.
+// CA is a certificate authority made up for one test.
 type CA struct {
 	Cert *x509.Certificate
 	PEM  []byte // the CA certificate, PEM-encoded (what --smtp-ca reads)
@@ -22,24 +26,25 @@ type CA struct {
 }
 
 // NewCA makes a new authority.
-func NewCA() (*CA, error) {
+func NewCA(tb testing.TB) *CA {
+	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	tmpl := certTemplate("smtptest CA")
+	tmpl := certTemplate("testkit CA")
 	tmpl.IsCA = true
 	tmpl.BasicConstraintsValid = true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, fmt.Errorf("create CA certificate: %w", err)
+		tb.Fatalf("create CA certificate: %v", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	return &CA{Cert: cert, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}, nil
+	return &CA{Cert: cert, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}
 }
 
 // Pool is a certificate pool holding only the CA.
@@ -51,21 +56,23 @@ func (ca *CA) Pool() *x509.CertPool {
 
 // Issue makes a server certificate for hosts (names or IP addresses)
 // signed by the CA.
-func (ca *CA) Issue(hosts ...string) (tls.Certificate, error) {
-	return issue(hosts, ca.Cert, ca.key)
+func (ca *CA) Issue(tb testing.TB, hosts ...string) tls.Certificate {
+	tb.Helper()
+	return issueCert(tb, hosts, ca.Cert, ca.key)
 }
 
-// SelfSigned makes a server certificate for hosts signed by its own key,
-// like the "snakeoil" certificate a stock Debian Postfix has: nothing can
-// verify it.
-func SelfSigned(hosts ...string) (tls.Certificate, error) {
-	return issue(hosts, nil, nil)
+// SelfSignedCert makes a server certificate for hosts signed by its own
+// key, like the "snakeoil" certificate of a stock Debian Postfix: nothing
+// can verify it.
+func SelfSignedCert(tb testing.TB, hosts ...string) tls.Certificate {
+	tb.Helper()
+	return issueCert(tb, hosts, nil, nil)
 }
 
-func issue(hosts []string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (tls.Certificate, error) {
+func issueCert(tb testing.TB, hosts []string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) tls.Certificate {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, err
+		tb.Fatal(err)
 	}
 	tmpl := certTemplate(hosts[0])
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
@@ -82,9 +89,9 @@ func issue(hosts []string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
+		tb.Fatalf("create certificate: %v", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func certTemplate(cn string) *x509.Certificate {
@@ -97,7 +104,14 @@ func certTemplate(cn string) *x509.Certificate {
 	}
 }
 
-// ServerTLS is a server configuration presenting cert.
-func ServerTLS(cert tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+// ServeTLS restarts s (same address) speaking TLS with cert: offering
+// STARTTLS, or with implicit from the first byte, as on port 465.
+func (s *SMTPServer) ServeTLS(tb testing.TB, cert tls.Certificate, implicit bool) {
+	tb.Helper()
+	s.Stop()
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.ImplicitTLS = implicit
+	if err := s.Start(); err != nil {
+		tb.Fatalf("restart SMTP server with TLS: %v", err)
+	}
 }
