@@ -119,7 +119,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("list: code %d\n%s", code, errOut)
 	}
 	for i := range 5 {
-		if !strings.Contains(out, fmt.Sprintf("leser%d@example.net,Leser %d,active", i, i)) {
+		if !strings.Contains(out, fmt.Sprintf("leser%d@example.net,Leserin leser%d,active", i, i)) {
 			t.Errorf("restored list lacks leser%d:\n%s", i, out)
 		}
 	}
