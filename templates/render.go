@@ -119,17 +119,18 @@ type MailRenderer struct {
 	opts  MailOptions
 	html  *htmltemplate.Template // column.html.tmpl with body.html.tmpl
 	text  *texttemplate.Template
-	slots [mailSlotCount]string // placeholder per slot, see mailSlot
+	slots [SlotCount]string // placeholder per slot, see Slot
 }
 
-// mailSlot is a per-recipient value in a prepared mail.
-type mailSlot int
+// Slot is a per-recipient value in a prepared mail.
+type Slot int
 
+// The per-recipient values of a column mail.
 const (
-	slotEmail mailSlot = iota
-	slotName
-	slotUnsubscribe
-	mailSlotCount
+	SlotEmail Slot = iota
+	SlotName
+	SlotUnsubscribe
+	SlotCount // the number of slots, not a slot
 )
 
 // NewMailRenderer parses the mail templates (and overrides) and renders a
@@ -255,15 +256,7 @@ type PreparedMail struct {
 	subject    string
 	archiveURL string
 	body       htmltemplate.HTML
-	text, html mailChunks
-}
-
-// mailChunks is a rendered part split at its placeholders: static[i] is
-// followed by the value of slots[i]; len(static) == len(slots)+1.
-type mailChunks struct {
-	static    []string
-	slots     []mailSlot
-	staticLen int
+	text, html Part
 }
 
 // Prepare renders c once: HTML (CSS inlined by premailer) and text.
@@ -338,9 +331,9 @@ func (r *MailRenderer) mailData(c *columns.Column) MailData {
 		MarkdownHTML: htmltemplate.HTML(c.MarkdownHTML()),
 		Imprint:      strings.TrimSpace(r.opts.Imprint),
 		Recipient: Recipient{
-			Email:          r.slots[slotEmail],
-			Name:           r.slots[slotName],
-			UnsubscribeURL: r.slots[slotUnsubscribe],
+			Email:          r.slots[SlotEmail],
+			Name:           r.slots[SlotName],
+			UnsubscribeURL: r.slots[SlotUnsubscribe],
 		},
 		L: mailStrings(r.opts.Lang, list),
 	}
@@ -357,77 +350,43 @@ func (r *MailRenderer) archiveURL(c *columns.Column) string {
 }
 
 // split cuts s at the placeholders.
-func (r *MailRenderer) split(s string) mailChunks {
+func (r *MailRenderer) split(s string) Part {
 	prefix := r.slots[0][:len(r.slots[0])-4] // "QzQ<nonce>": all slots share it
-	var m mailChunks
+	var m Part
+	static := 0 // s[:static] is static text already scanned
 	for {
-		i := strings.Index(s, prefix)
+		i := strings.Index(s[static:], prefix)
 		if i < 0 {
 			break
 		}
+		i += static
 		found := false
 		for k, tok := range r.slots {
 			if strings.HasPrefix(s[i:], tok) {
-				m.static = append(m.static, s[:i])
-				m.slots = append(m.slots, mailSlot(k))
-				m.staticLen += i
-				s = s[i+len(tok):]
+				m.Static = append(m.Static, s[:i])
+				m.Slots = append(m.Slots, Slot(k))
+				s, static = s[i+len(tok):], 0
 				found = true
 				break
 			}
 		}
 		if !found { // cannot happen with our tokens; keep the text as is
-			m.static = append(m.static, s[:i+len(prefix)])
-			m.slots = append(m.slots, -1)
-			m.staticLen += i + len(prefix)
-			s = s[i+len(prefix):]
+			static = i + len(prefix)
 		}
 	}
-	m.static = append(m.static, s)
-	m.staticLen += len(s)
+	m.Static = append(m.Static, s)
 	return m
-}
-
-func (m *mailChunks) fill(vals *[mailSlotCount]string) string {
-	n := m.staticLen
-	for _, k := range m.slots {
-		if k >= 0 {
-			n += len(vals[k])
-		}
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for i, s := range m.static {
-		b.WriteString(s)
-		if i < len(m.slots) && m.slots[i] >= 0 {
-			b.WriteString(vals[m.slots[i]])
-		}
-	}
-	return b.String()
 }
 
 // Personalize fills in one recipient. Values are HTML-escaped for the HTML
 // part; in the text part line breaks are flattened, and an unsubscribe URL
 // that is not http(s) is replaced, as html/template would.
 func (p *PreparedMail) Personalize(rc Recipient) RenderedMail {
-	unsub := rc.UnsubscribeURL
-	if !columns.IsWebURL(unsub) {
-		unsub = "#invalid-unsubscribe-url"
-	}
-	tv := [mailSlotCount]string{
-		slotEmail:       mailTextValue(rc.Email),
-		slotName:        mailTextValue(rc.Name),
-		slotUnsubscribe: unsub,
-	}
-	hv := [mailSlotCount]string{
-		slotEmail:       mailHTMLEscape(rc.Email),
-		slotName:        mailHTMLEscape(rc.Name),
-		slotUnsubscribe: mailHTMLEscape(unsub),
-	}
+	tv, hv := p.Values(rc)
 	return RenderedMail{
 		Subject: p.subject,
-		Text:    p.text.fill(&tv),
-		HTML:    p.html.fill(&hv),
+		Text:    p.text.Fill(&tv),
+		HTML:    p.html.Fill(&hv),
 	}
 }
 
