@@ -31,6 +31,7 @@ type marker struct {
 	// written.
 	committed func([]outcome, error)
 	done      chan struct{}
+	hurry     chan struct{} // a worker waits for a commit: write what is there now
 	expect    int           // outcomes worth waiting for: one per worker
 	linger    time.Duration // how long to wait for them
 }
@@ -39,6 +40,7 @@ func newMarker(store *CampaignStore, o *Options, owner string, committed func([]
 	mk := &marker{
 		store: store, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
 		log: o.Logger, in: make(chan outcome, 2*markBatch), committed: committed, done: make(chan struct{}),
+		hurry:  make(chan struct{}, 1),
 		expect: o.Workers, linger: 500 * time.Microsecond,
 	}
 	// A failed prepare is no reason to stop: writeOutcomes then prepares
@@ -58,6 +60,21 @@ func (mk *marker) add(o outcome) <-chan struct{} {
 	return o.done
 }
 
+// wait returns once the outcome whose channel done is has been committed,
+// asking the marker to write at once rather than wait for more outcomes.
+func (mk *marker) wait(done <-chan struct{}) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	select {
+	case mk.hurry <- struct{}{}:
+	default: // asked already
+	}
+	<-done
+}
+
 // close writes what is left and stops the marker.
 func (mk *marker) close() {
 	close(mk.in)
@@ -75,10 +92,15 @@ func (mk *marker) run() {
 	for o := range mk.in {
 		buf = append(buf[:0], o)
 		// Each worker has at most one outcome waiting; once every worker's
-		// is here, or after a short linger, the batch goes. The linger
-		// trades a fraction of a millisecond per message (overlapped with
-		// the next message's first round trips) for a fraction of the
-		// commits, which are most of the CPU recording costs.
+		// is here, after a short linger, or as soon as a worker waits for
+		// its outcome (its next message is ready to end), the batch goes.
+		// The linger trades a fraction of a millisecond per message
+		// (overlapped with the next message's first round trips) for a
+		// fraction of the commits, which are most of the CPU recording
+		// costs; but a worker kept waiting at the end of DATA costs more:
+		// measured at 4 connections, the workers spent 30 % of their time
+		// there before a waiting worker could end the batch, 10–16 % after, at
+		// two rows a commit instead of four and the same CPU per message.
 		linger.Reset(mk.linger)
 	collect:
 		for len(buf) < mk.expect && len(buf) < markBatch {
@@ -89,6 +111,8 @@ func (mk *marker) run() {
 				}
 				buf = append(buf, o)
 			case <-linger.C:
+				break collect
+			case <-mk.hurry:
 				break collect
 			}
 		}

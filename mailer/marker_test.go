@@ -81,6 +81,37 @@ func TestWriteOutcomesMarksSent(t *testing.T) {
 	}
 }
 
+// A worker that waits for its outcome gets it committed at once, without
+// the marker waiting for the other workers' outcomes.
+func TestMarkerWritesWhenAWorkerWaits(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 1, subscribers.StatusActive)
+	c := e.start(31)
+	claimed, _, err := e.campaigns().claim(context.Background(), c.ID, "me", time.Minute, 1)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %d, %v", len(claimed), err)
+	}
+	o := e.opts
+	o.Workers = 8
+	mk := newMarker(e.campaigns(), &o, "me", nil)
+	defer mk.close()
+	mk.linger = time.Hour // only a waiting worker can end the batch
+	done := mk.add(outcome{d: claimed[0], verdict: verdictSent, reply: "250 ok"})
+	waited := make(chan struct{})
+	go func() {
+		mk.wait(done)
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the outcome was not committed while a worker waited for it")
+	}
+	if got, err := e.campaigns().Counts(context.Background(), c.ID); err != nil || got.Sent != 1 {
+		t.Fatalf("counts %+v, %v", got, err)
+	}
+}
+
 // bufConn sends nothing until the client reads (waits for a reply), and
 // then everything written before, in order.
 func TestBufConnHoldsWritesUntilRead(t *testing.T) {
