@@ -40,7 +40,7 @@ import (
 const benchWorkers = 4
 
 // benchRenderer renders the real sample column with the real templates.
-func benchRenderer(b *testing.B) (*templates.MailRenderer, *columns.Column) {
+func benchRenderer(b testing.TB) (*templates.MailRenderer, *columns.Column) {
 	b.Helper()
 	r, err := templates.NewMailRenderer(templates.MailOptions{Lang: "de", ListName: "KNIEPUNKT",
 		Imprint: "Kniepunkt, Musterstraße 1, 12345 Berlin", BaseURL: "https://news.example.org"})

@@ -77,6 +77,16 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("render column %03d: %w", c.Number, err)
 	}
+	// The column's mail is encoded once for the whole run; should that
+	// fail, each message is composed in full, as a one-off mail is.
+	var cm *campaignMail
+	if pm, ok := prep.(partedMail); ok {
+		if cm, err = m.composer.campaign(pm); err != nil {
+			m.log.Warn("composing every message in full: the column's mail could not be encoded once",
+				"column", c.Number, "err", err)
+			cm = nil
+		}
+	}
 	base, err := m.campaigns.Counts(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -131,7 +141,7 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.worker(runCtx, pool, c.Number, prep, jobs, mk, fatal)
+			m.worker(runCtx, pool, c.Number, prep, cm, jobs, mk, fatal)
 		}()
 	}
 	stopRenew := m.renewWhileRunning(runCtx, c.ID)
@@ -247,7 +257,7 @@ type connPool struct {
 // stop ends the run with an error: a fatal SMTP configuration problem, or
 // an outage that outlasted the run's wait. A connection that fails while
 // others of the run are open gives its job back for them and pauses.
-func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep PreparedMail, jobs <-chan delivery, mk *marker, stop func(error)) {
+func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep PreparedMail, cm *campaignMail, jobs <-chan delivery, mk *marker, stop func(error)) {
 	conn, err := m.sender.newConn(&pool.live)
 	if err != nil {
 		stop(err)
@@ -260,12 +270,16 @@ func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Pr
 		}
 	}()
 	var buf bytes.Buffer
+	var cw *campaignWriter
+	if cm != nil {
+		cw = cm.newWriter()
+	}
 	for d := range jobs {
 		if conn == nil || ctx.Err() != nil {
 			mk.add(outcome{d: d, release: true})
 			continue
 		}
-		dm := m.composeDelivery(number, prep, d, &buf)
+		dm := m.composeDelivery(number, prep, cw, d, &buf)
 		prev := recorded
 		var v verdict
 		var reply string
@@ -273,9 +287,9 @@ func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Pr
 		if dm.composeErr != nil {
 			v, reply = verdictFailed, oneLine("not sent: "+dm.composeErr.Error())
 		} else {
-			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, d.Email, buf.Bytes(), func() { <-prev })
+			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, d.Email, buf.Bytes(), func() { mk.wait(prev) })
 		}
-		<-prev
+		mk.wait(prev)
 		switch {
 		case errors.Is(err, errConnLater):
 			mk.add(outcome{d: d, release: true})
@@ -313,10 +327,18 @@ type deliveryMail struct {
 	composeErr error
 }
 
-// composeDelivery renders and composes one delivery into buf.
-func (m *Mailer) composeDelivery(number int, prep PreparedMail, d delivery, buf *bytes.Buffer) deliveryMail {
+// composeDelivery composes one delivery into buf: through cw, the
+// campaign's mail encoded once, unless it is nil or a value of this
+// recipient's would break it; else in full.
+func (m *Mailer) composeDelivery(number int, prep PreparedMail, cw *campaignWriter, d delivery, buf *bytes.Buffer) deliveryMail {
 	msgID := campaignMessageID(m.opts.Secret, number, d.SubscriberID, m.from.domain)
 	unsub := m.unsubscribeURL(d.SubscriberID)
+	if cw != nil {
+		err := cw.write(buf, campaignRecipient{Email: d.Email, Name: d.Name, MessageID: msgID, UnsubscribeURL: unsub, Date: m.db.Now()})
+		if !errors.Is(err, errComposeInFull) {
+			return deliveryMail{messageID: msgID, composeErr: err}
+		}
+	}
 	rm := prep.Personalize(templates.Recipient{Email: d.Email, Name: d.Name, UnsubscribeURL: unsub})
 	env := envelope{ToEmail: d.Email, ToName: d.Name, Mail: rm, MessageID: msgID, UnsubscribeURL: unsub, Date: m.db.Now()}
 	return deliveryMail{messageID: msgID, composeErr: m.composer.compose(env, buf)}

@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"fmt"
+	htmlpkg "html"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,12 +24,33 @@ type fakePrepared struct{ c *columns.Column }
 
 func (fakeRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return fakePrepared{c}, nil }
 
+// Personalize, Parts and Values are those of a *templates.PreparedMail,
+// so campaigns encode the mail once as they do for the real one.
 func (p fakePrepared) Personalize(r templates.Recipient) templates.RenderedMail {
-	return templates.RenderedMail{
-		Subject: p.c.Subject,
-		Text:    fmt.Sprintf("Hallo %s,\n\n%s\n\nAbmelden: %s\n", r.Name, p.c.TitleLine, r.UnsubscribeURL),
-		HTML:    fmt.Sprintf("<!DOCTYPE html>\n<p>Hallo %s,</p><h1>%s</h1><p><a href=\"%s\">Abmelden</a></p>\n", r.Name, p.c.TitleLine, r.UnsubscribeURL),
+	text, html := p.Parts()
+	tv, hv := p.Values(r)
+	return templates.RenderedMail{Subject: p.c.Subject, Text: text.Fill(&tv), HTML: html.Fill(&hv)}
+}
+
+func (p fakePrepared) Subject() string { return p.c.Subject }
+
+func (p fakePrepared) Parts() (text, html templates.Part) {
+	text = templates.Part{
+		Static: []string{"Hallo ", ",\n\n" + p.c.TitleLine + "\n\nAbmelden: ", "\n"},
+		Slots:  []templates.Slot{templates.SlotName, templates.SlotUnsubscribe},
 	}
+	html = templates.Part{
+		Static: []string{"<!DOCTYPE html>\n<p>Hallo ", ",</p><h1>" + htmlpkg.EscapeString(p.c.TitleLine) + "</h1><p><a href=\"", "\">Abmelden</a></p>\n"},
+		Slots:  []templates.Slot{templates.SlotName, templates.SlotUnsubscribe},
+	}
+	return text, html
+}
+
+func (p fakePrepared) Values(r templates.Recipient) (text, html templates.SlotValues) {
+	text = templates.SlotValues{templates.SlotEmail: r.Email, templates.SlotName: r.Name, templates.SlotUnsubscribe: r.UnsubscribeURL}
+	html = templates.SlotValues{templates.SlotEmail: htmlpkg.EscapeString(r.Email), templates.SlotName: htmlpkg.EscapeString(r.Name),
+		templates.SlotUnsubscribe: htmlpkg.EscapeString(r.UnsubscribeURL)}
+	return text, html
 }
 
 // testEnv is a database, a store, a columns folder, an SMTP server and a

@@ -51,8 +51,31 @@ func newComposer(o *Options, from fromAddress, dk *dkimSigner) *composer {
 	}
 }
 
-// compose writes the finished message into buf (which it resets).
+// compose writes the finished message into buf (which it resets). It is
+// the general path, for every mail; a campaign encodes its column's mail
+// once and per recipient only what differs (see campaignMail), with the
+// same bytes as this.
 func (c *composer) compose(e envelope, buf *bytes.Buffer) error {
+	msg, err := c.message(e)
+	if err != nil {
+		return err
+	}
+	buf.Reset()
+	if c.dkim == nil {
+		if _, err := msg.WriteTo(buf); err != nil {
+			return fmt.Errorf("write message: %w", err)
+		}
+		return nil
+	}
+	var raw bytes.Buffer
+	if _, err := msg.WriteTo(&raw); err != nil {
+		return fmt.Errorf("write message: %w", err)
+	}
+	return c.dkim.sign(buf, raw.Bytes())
+}
+
+// message builds the go-mail message of e, unsigned.
+func (c *composer) message(e envelope) (*gomail.Msg, error) {
 	opts := []gomail.MsgOption{gomail.WithNoDefaultUserAgent()}
 	if c.boundary != "" {
 		opts = append(opts, gomail.WithBoundary(c.boundary))
@@ -60,7 +83,7 @@ func (c *composer) compose(e envelope, buf *bytes.Buffer) error {
 	msg := gomail.NewMsg(opts...)
 	msg.FromMailAddress(c.from.addr)
 	if err := msg.AddToFormat(e.ToName, e.ToEmail); err != nil {
-		return fmt.Errorf("recipient %q: %w", e.ToEmail, err)
+		return nil, fmt.Errorf("recipient %q: %w", e.ToEmail, err)
 	}
 	msg.Subject(e.Mail.Subject)
 	msg.SetDateWithValue(e.Date)
@@ -83,18 +106,7 @@ func (c *composer) compose(e envelope, buf *bytes.Buffer) error {
 	if e.Mail.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, e.Mail.HTML)
 	}
-	buf.Reset()
-	if c.dkim == nil {
-		if _, err := msg.WriteTo(buf); err != nil {
-			return fmt.Errorf("write message: %w", err)
-		}
-		return nil
-	}
-	var raw bytes.Buffer
-	if _, err := msg.WriteTo(&raw); err != nil {
-		return fmt.Errorf("write message: %w", err)
-	}
-	return c.dkim.sign(buf, raw.Bytes())
+	return msg, nil
 }
 
 // campaignMessageID is the same for every attempt to send column number to

@@ -104,7 +104,9 @@ func dkimLookup(t *testing.T, pub crypto.PublicKey, algo string) func(string) ([
 	}
 }
 
-func TestDKIMSignatureVerifies(t *testing.T) {
+// dkimTestKeys are a new Ed25519 and a new RSA-2048 key.
+func dkimTestKeys(t testing.TB) (ed25519.PrivateKey, *rsa.PrivateKey) {
+	t.Helper()
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +115,11 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return edKey, rsaKey
+}
+
+func TestDKIMSignatureVerifies(t *testing.T) {
+	edKey, rsaKey := dkimTestKeys(t)
 	// The RSA key goes through a PEM file, as --dkim-key gives it.
 	der, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
 	keyFile := filepath.Join(t.TempDir(), "dkim.pem")
