@@ -42,7 +42,7 @@ func goldenEnvelope(c *composer) envelope {
 	}
 }
 
-func goldenComposer(t *testing.T, dk *dkimSigner) *composer {
+func goldenComposer(t testing.TB, dk *dkimSigner) *composer {
 	t.Helper()
 	o := Options{From: "Kniepunkt <kolumne@example.org>", BaseURL: "https://news.example.org", ListName: "Kniepunkt",
 		FeedbackID: "c30:kniepunkt", Boundary: "golden-boundary-0123456789", Secret: []byte("golden-secret"), SMTPAddr: "x:25"}
