@@ -227,8 +227,8 @@ func (c *smtpConn) send(from, to string, msg []byte, beforeEnd func()) (string, 
 // with a dot gets another. The DotWriter does that byte by byte; measured
 // on the campaign benchmark it took 52 µs of CPU per 11 KB message, 14 %
 // of a campaign's CPU. Here whole runs of lines go to the connection's
-// buffered writer bw at once, so the same work costs about a
-// microsecond. The last line goes through dw, the DotWriter itself, so
+// buffered writer bw at once: 4 µs. The last line goes through dw, the
+// DotWriter itself, so
 // that it knows where the text ended and its Close ends DATA as always.
 func writeData(bw *bufio.Writer, dw io.Writer, msg []byte) error {
 	end := len(msg)
