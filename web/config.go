@@ -12,6 +12,8 @@ const DefaultMaxBody = 16 << 10
 
 // Config is the web side's share of the settings.
 type Config struct {
+	BaseURL        string         // public URL, for the absolute links of /archive.atom
+	ListName       string         // the feed's title and author
 	Lang           string         // page language when the browser asks for none we have
 	IPRateLimit    int            // subscribe requests per minute per client IP; 0 = off
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these

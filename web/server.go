@@ -60,6 +60,7 @@ type Deps struct {
 	Pages          *templates.Pages // required
 	Health         Health           // required
 	Archive        Archive          // nil: the archive is empty
+	Feed           ArchiveFeed      // nil: /archive.atom has no entries
 	Bodies         BodyRenderer     // required with Archive
 	Metrics        *Metrics         // nil: no request metrics
 	MetricsHandler http.Handler     // serves /metrics; nil: 404
@@ -74,6 +75,7 @@ type Server struct {
 	pages   *templates.Pages
 	health  Health
 	archive Archive
+	feed    ArchiveFeed
 	bodies  BodyRenderer
 	metrics *Metrics
 	promh   http.Handler
@@ -85,8 +87,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.OptIn == nil || deps.Pages == nil || deps.Health == nil {
 		return nil, errors.New("web: OptIn, Pages and Health are required")
 	}
-	if deps.Archive != nil && deps.Bodies == nil {
-		return nil, errors.New("web: an Archive needs Bodies to render its pages")
+	if (deps.Archive != nil || deps.Feed != nil) && deps.Bodies == nil {
+		return nil, errors.New("web: an Archive or Feed needs Bodies to render its pages")
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -97,7 +99,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, bodies: deps.Bodies,
+		archive: deps.Archive, feed: deps.Feed, bodies: deps.Bodies,
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
 	}, nil
 }
