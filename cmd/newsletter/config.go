@@ -42,6 +42,7 @@ type Config struct {
 	TrustedProxies    string
 	AllowedOrigins    string
 	PurgePendingAfter time.Duration
+	Welcome           string // latest|note|off: the welcome mail after a confirmation
 
 	// Content.
 	Templates string

@@ -115,6 +115,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupWeb, &cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	str(groupWeb, &cfg.AllowedOrigins, "allowed-origins", "", "comma-separated origins allowed to embed the subscribe form (CORS)")
 	dur(groupWeb, &cfg.PurgePendingAfter, "purge-pending-after", 30*24*time.Hour, "delete unconfirmed subscribers after this long")
+	str(groupWeb, &cfg.Welcome, "welcome", mailer.WelcomeLatest, "welcome mail after a confirmation: latest (greeting and the newest sent column), note (greeting and archive link) or off")
 
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
@@ -341,6 +342,11 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupWeb != 0 {
 		if cfg.IPRateLimit < 0 {
 			return usagef("--ip-rate-limit: must not be negative")
+		}
+		switch cfg.Welcome {
+		case mailer.WelcomeLatest, mailer.WelcomeNote, mailer.WelcomeOff:
+		default:
+			return usagef("--welcome: %q is not one of latest, note, off", cfg.Welcome)
 		}
 		for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
 			if o = strings.TrimSpace(o); o == "" {

@@ -45,6 +45,16 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	// Parsed now, so a broken override stops start-up, not the first welcome.
+	var welcome *templates.WelcomeMail
+	if cfg.Welcome != mailer.WelcomeOff {
+		welcome, err = templates.LoadWelcome(templates.WelcomeOptions{
+			ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	app, err := openApp(ctx, env)
 	if err != nil {
 		return err
@@ -57,8 +67,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
+	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL, Welcome: welcome != nil})
+	// One archive for the pages, the feed and the welcome mail: each sent
+	// column is parsed once.
+	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
 	site, err := web.New(web.Config{
+		BaseURL:        cfg.BaseURL,
+		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
@@ -67,7 +82,8 @@ func serveCommand(ctx context.Context, env *Env) error {
 		OptIn:          optin,
 		Pages:          pages,
 		Health:         app.DB,
-		Archive:        mailer.NewArchive(app.DB, cfg.Location, env.Log),
+		Archive:        archive,
+		Feed:           archive,
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
@@ -100,7 +116,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := runBackground(bgCtx, env, app, renderer, optin, reg); err != nil && !errors.Is(err, context.Canceled) {
+		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("background: %w", err)
 		}
 	})
