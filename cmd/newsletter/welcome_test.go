@@ -280,3 +280,23 @@ func TestServeArchiveFeed(t *testing.T) {
 		t.Errorf("archive page %d:\n%s", code, page)
 	}
 }
+
+// TestServeRefusesBrokenWelcomeOverride: a broken welcome template stops
+// serve at start, naming the file, not at the first confirmation.
+func TestServeRefusesBrokenWelcomeOverride(t *testing.T) {
+	dbPath, columns := serveFolder(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "welcome", "en.html")
+	if err := os.MkdirAll(filepath.Dir(bad), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`{{define "greeting"}}{{.Nope}}{{end}}<p>{{template "greeting" .}}</p>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "serve", "--db", dbPath, "--columns", columns, "--listen", freeAddr(t), "--templates", dir},
+		func(string) string { return "" }, strings.NewReader(""), &out, &errs)
+	if code != 1 || !strings.Contains(errs.String(), bad) {
+		t.Errorf("exit %d, stderr %q; want 1 naming %s", code, errs.String(), bad)
+	}
+}
