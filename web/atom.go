@@ -102,7 +102,7 @@ func (s *Server) handleArchiveFeed(w http.ResponseWriter, r *http.Request) {
 		if date.After(newest) {
 			newest = date
 		}
-		body, err := s.bodies.BodyHTML(c)
+		body, err := s.bodies.get(r.Context(), c)
 		if err != nil {
 			s.fail(w, r, lang, err)
 			return

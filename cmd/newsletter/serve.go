@@ -72,9 +72,9 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// column is parsed once.
 	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
 	site, err := web.New(web.Config{
-		BaseURL:        cfg.BaseURL,
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
+		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
