@@ -64,7 +64,7 @@ func TestOversizedBodyIs413Everywhere(t *testing.T) {
 	if got := e.status("stay@example.org"); got != subscribers.StatusActive {
 		t.Errorf("an oversized one-click body unsubscribed: %s", got)
 	}
-	if n := e.count(`SELECT COUNT(*) FROM subscribers`); n != 1 {
+	if n := e.subscriberCount(); n != 1 {
 		t.Errorf("%d subscribers stored", n)
 	}
 }

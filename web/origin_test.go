@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -59,19 +60,19 @@ func TestForeignOriginGets403(t *testing.T) {
 	if res.status != http.StatusForbidden || !strings.Contains(res.body, `"status":"error"`) {
 		t.Errorf("JSON from a foreign origin: %d %s", res.status, res.body)
 	}
-	if n := e.count(`SELECT COUNT(*) FROM subscribers WHERE email IN ('j@example.org')`); n != 0 {
+	if e.stored("j@example.org") {
 		t.Errorf("a foreign post was stored")
 	}
 
 	// Confirm: a foreign post is refused and confirms nobody.
 	ctx := context.Background()
 	e.subscribe("c@example.org", "")
-	items := e.pendingOutbox()
+	items := testkit.DueOutbox(t, e.db)
 	m, err := e.optin.ComposeOutbox(ctx, items[len(items)-1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(confirmLinkRE.FindString(m.Text))
+	u, _ := url.Parse(testkit.ConfirmLink(t, m.Text))
 	tok := u.Query().Get("token")
 	if res := e.postForm("/confirm", url.Values{"token": {tok}}, map[string]string{"Origin": "https://evil.example"}); res.status != http.StatusForbidden {
 		t.Errorf("foreign confirm: %d", res.status)

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"newsletter/db"
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 )
 
 // restore does what docs/operations.md tells the admin: the database and
@@ -119,7 +119,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("list: code %d\n%s", code, errOut)
 	}
 	for i := range 5 {
-		if !strings.Contains(out, fmt.Sprintf("leser%d@example.net,Leser %d,active", i, i)) {
+		if !strings.Contains(out, fmt.Sprintf("leser%d@example.net,Leserin leser%d,active", i, i)) {
 			t.Errorf("restored list lacks leser%d:\n%s", i, out)
 		}
 	}
@@ -210,7 +210,7 @@ func TestBackupDuringCampaignResumes(t *testing.T) {
 
 	// A new machine, a new relay: send resumes the campaign (after the
 	// leases of the lost sender in the backup run out).
-	second := smtptest.New()
+	second := testkit.NewSMTPServer()
 	if err := second.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestBackupDuringCampaignResumes(t *testing.T) {
 	}
 
 	got := map[string]int{}
-	for _, srv := range []*smtptest.Server{first, second} {
+	for _, srv := range []*testkit.SMTPServer{first, second} {
 		for rcpt, msgs := range srv.ByRecipient() {
 			got[rcpt] += len(msgs)
 		}
