@@ -2,68 +2,15 @@ package mailer
 
 import (
 	"context"
-	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"strings"
 	"testing"
 	"time"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
-
-// receivedMail is a message as a reader sees it: decoded subject, headers
-// and the two parts.
-type receivedMail struct {
-	Subject, Text, HTML string
-	Header              map[string]string
-}
-
-func readReceived(t testing.TB, data []byte) receivedMail {
-	t.Helper()
-	msg := parse(t, data)
-	subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm := receivedMail{Subject: subj, Header: map[string]string{}}
-	for k := range msg.Header {
-		rm.Header[k] = msg.Header.Get(k)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = p
-		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			r = quotedprintable.NewReader(p)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch ct := p.Header.Get("Content-Type"); {
-		case strings.HasPrefix(ct, "text/plain"):
-			rm.Text = string(b)
-		case strings.HasPrefix(ct, "text/html"):
-			rm.HTML = string(b)
-		}
-	}
-	return rm
-}
 
 // drainOutbox runs the outbox worker until nothing is pending.
 func drainOutbox(t testing.TB, e *testEnv, m *Mailer, mails OutboxMails) {
@@ -74,7 +21,7 @@ func drainOutbox(t testing.TB, e *testEnv, m *Mailer, mails OutboxMails) {
 		defer close(done)
 		m.RunOutbox(ctx, mails, 10*time.Millisecond)
 	}()
-	eventually(t, "the outbox to drain", func() bool {
+	testkit.Eventually(t, "the outbox to drain", func() bool {
 		var n int
 		err := e.db.SQL().QueryRow(`SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
 		return err == nil && n == 0
@@ -158,7 +105,7 @@ func TestWelcomeMail(t *testing.T) {
 			got := e.srv.ByRecipient()
 			// The confirmation mail goes through the same worker, and
 			// stays without list headers.
-			if c := got["p0@example.net"]; len(c) != 1 || parse(t, c[0].Data).Header.Get("List-Unsubscribe") != "" {
+			if c := got["p0@example.net"]; len(c) != 1 || testkit.ParseMail(t, c[0].Data).Header.Get("List-Unsubscribe") != "" {
 				t.Errorf("confirmation mail: %d received, or with List-Unsubscribe", len(c))
 			}
 			var state string
@@ -174,7 +121,7 @@ func TestWelcomeMail(t *testing.T) {
 			if n := len(got["w0@example.net"]); n != 1 || state != "sent" {
 				t.Fatalf("want one welcome: %d received, item %s", n, state)
 			}
-			rm := readReceived(t, got["w0@example.net"][0].Data)
+			rm := testkit.ReadMail(t, got["w0@example.net"][0].Data)
 			if rm.Subject != tc.subject {
 				t.Errorf("subject %q, want %q", rm.Subject, tc.subject)
 			}
@@ -185,12 +132,12 @@ func TestWelcomeMail(t *testing.T) {
 				"List-Id":               "Kniepunkt <kniepunkt.news.example.org>",
 			}
 			for k, v := range wantHeaders {
-				if rm.Header[k] != v {
-					t.Errorf("%s: %q, want %q", k, rm.Header[k], v)
+				if rm.Header.Get(k) != v {
+					t.Errorf("%s: %q, want %q", k, rm.Header.Get(k), v)
 				}
 			}
-			if !strings.HasPrefix(rm.Header["Message-Id"], "<o") {
-				t.Errorf("Message-ID %q: want the outbox item's", rm.Header["Message-Id"])
+			if !strings.HasPrefix(rm.Header.Get("Message-Id"), "<o") {
+				t.Errorf("Message-ID %q: want the outbox item's", rm.Header.Get("Message-Id"))
 			}
 			for _, part := range []string{rm.Text, rm.HTML} {
 				for _, want := range append(tc.contains, unsub) {

@@ -3,67 +3,46 @@ package subscribers_test
 import (
 	"context"
 	"net/url"
-	"regexp"
 	"testing"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
 
-var confirmTokenRE = regexp.MustCompile(`/confirm\?token=([A-Za-z0-9_%-]+)`)
-
-// confirmToken composes the pending confirmation mail of email, as the
-// outbox worker would, and returns the token its link carries.
+// confirmToken composes the newest confirmation mail queued for email, as
+// the outbox worker would, and returns the token its link carries.
 func confirmToken(t *testing.T, d *db.DB, o *subscribers.OptIn, email string) string {
 	t.Helper()
-	ctx := context.Background()
-	var it db.OutboxItem
-	err := d.SQL().QueryRow(`SELECT id, kind, subscriber_id, recipient FROM outbox
-		WHERE recipient = ? AND kind = 'confirm' AND state = 'pending' ORDER BY id DESC LIMIT 1`, email).
-		Scan(&it.ID, &it.Kind, &it.SubscriberID, &it.Recipient)
-	if err != nil {
-		t.Fatalf("no pending confirmation mail for %s: %v", email, err)
+	var it *db.OutboxItem
+	for _, x := range testkit.DueOutbox(t, d) {
+		if x.Kind == db.OutboxKindConfirm && x.Recipient == email {
+			it = &x
+		}
 	}
-	m, err := o.ComposeOutbox(ctx, it)
-	if err != nil {
-		t.Fatal(err)
+	if it == nil {
+		t.Fatalf("no confirmation mail queued for %s", email)
 	}
-	if _, err := d.SQL().Exec(`UPDATE outbox SET state = 'sent' WHERE id = ?`, it.ID); err != nil {
-		t.Fatal(err)
-	}
-	sm := confirmTokenRE.FindStringSubmatch(m.Text)
-	if sm == nil {
-		t.Fatalf("no confirm link in:\n%s", m.Text)
-	}
-	tok, err := url.QueryUnescape(sm[1])
+	m, err := o.ComposeOutbox(context.Background(), *it)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	u, err := url.Parse(testkit.ConfirmLink(t, m.Text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("token")
 }
 
 // welcomes counts the welcome mails queued for email, by state.
-func welcomes(t *testing.T, d *db.DB, email string) map[string]int {
+func welcomes(t *testing.T, st *subscribers.Store, d *db.DB, email string) map[string]int {
 	t.Helper()
-	rows, err := d.SQL().Query(`SELECT state, COUNT(*) FROM outbox WHERE recipient = ? AND kind = ? GROUP BY state`, email, db.OutboxKindWelcome)
+	sub, err := st.FindByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[st] = n
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testkit.OutboxStates(t, d, sub.ID, db.OutboxKindWelcome)
 }
 
 func TestConfirmQueuesOneWelcomePerSubscription(t *testing.T) {
@@ -83,13 +62,14 @@ func TestConfirmQueuesOneWelcomePerSubscription(t *testing.T) {
 		{"off", false, map[string]int{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, d := newStoreDB(t)
+			d := testkit.OpenDB(t, nil)
+			st := testkit.NewStore(t, d)
 			o := subscribers.NewOptIn(st, pages, subscribers.OptInConfig{BaseURL: "https://news.example", Welcome: tc.welcome})
 			const email = "lea@example.org"
 			if _, err := o.Subscribe(ctx, subscribers.SubscribeRequest{Email: email, Lang: "en"}); err != nil {
 				t.Fatal(err)
 			}
-			if n := welcomes(t, d, email); len(n) != 0 {
+			if n := welcomes(t, st, d, email); len(n) != 0 {
 				t.Fatalf("welcome queued before confirming: %v", n)
 			}
 			tok := confirmToken(t, d, o, email)
@@ -103,7 +83,7 @@ func TestConfirmQueuesOneWelcomePerSubscription(t *testing.T) {
 			if tc.welcome {
 				wantFirst["pending"] = 1
 			}
-			if got := welcomes(t, d, email); !equalCounts(got, wantFirst) {
+			if got := welcomes(t, st, d, email); !equalCounts(got, wantFirst) {
 				t.Fatalf("after confirm and replay: %v, want %v", got, wantFirst)
 			}
 
@@ -121,7 +101,7 @@ func TestConfirmQueuesOneWelcomePerSubscription(t *testing.T) {
 			if _, err := o.Confirm(ctx, confirmToken(t, d, o, email), subscribers.Evidence{}); err != nil {
 				t.Fatal(err)
 			}
-			if got := welcomes(t, d, email); !equalCounts(got, tc.want) {
+			if got := welcomes(t, st, d, email); !equalCounts(got, tc.want) {
 				t.Fatalf("after the second subscription: %v, want %v", got, tc.want)
 			}
 		})

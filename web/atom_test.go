@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/mmcdole/gofeed"
 
 	"newsletter/columns"
-	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/mailer"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -49,21 +48,12 @@ func (a *feedArchive) BodyHTML(c *columns.Column) (template.HTML, error) {
 // database; feed nil is a site with nothing sent.
 func newFeedServer(t *testing.T, feed *feedArchive) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testkit.OpenDB(t, nil)
 	pages, err := templates.LoadPages(templates.PageOptions{ListName: "KNIEPUNKT"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{OptIn: subscribers.NewOptIn(subscribers.NewStore(d, key), pages, subscribers.OptInConfig{}), Pages: pages, Health: d}
+	deps := Deps{OptIn: subscribers.NewOptIn(testkit.NewStore(t, d), pages, subscribers.OptInConfig{}), Pages: pages, Health: d}
 	if feed != nil {
 		deps.Archive, deps.Feed, deps.Bodies = feed, feed, feed
 	}

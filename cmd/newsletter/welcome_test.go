@@ -3,12 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,101 +13,19 @@ import (
 	"github.com/mmcdole/gofeed"
 
 	"newsletter/db"
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 )
 
-// readMail is a received message decoded: its headers and both parts.
-type readMail struct {
-	Header     mail.Header
-	Subject    string
-	Text, HTML string
-}
-
-func decodeMail(t testing.TB, raw []byte) readMail {
+// welcomesFor counts the welcome mails queued for email, by state.
+func welcomesFor(t testing.TB, dbPath, email string) map[string]int {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("unparseable mail: %v\n%s", err, raw)
-	}
-	subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm := readMail{Header: msg.Header, Subject: subj}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = p
-		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			r = quotedprintable.NewReader(p)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
-			rm.HTML = string(b)
-		} else {
-			rm.Text = string(b)
-		}
-	}
-	return rm
-}
-
-// mailsTo waits until rcpt has n messages and returns them, oldest first.
-func mailsTo(t testing.TB, srv *smtptest.Server, rcpt string, n int) [][]byte {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got [][]byte
-		for _, m := range srv.Messages() {
-			if strings.EqualFold(m.To, rcpt) {
-				got = append(got, m.Data)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d mails for %s arrived, want %d", len(got), rcpt, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// outboxWelcomes counts the welcome mails queued for rcpt, by state.
-func outboxWelcomes(t testing.TB, dbPath, rcpt string) map[string]int {
-	t.Helper()
-	d, err := db.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testkit.OpenDBFile(t, dbPath, nil)
 	defer d.Close()
-	rows, err := d.SQL().Query(`SELECT state, COUNT(*) FROM outbox WHERE kind = ? AND recipient = ? GROUP BY state`, db.OutboxKindWelcome, rcpt)
+	sub, err := testkit.NewStore(t, d).FindByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[st] = n
-	}
-	return out
+	return testkit.OutboxStates(t, d, sub.ID, db.OutboxKindWelcome)
 }
 
 // runCmd runs one command of the program and fails the test unless it
@@ -130,13 +42,13 @@ func runCmd(t testing.TB, args ...string) string {
 // subscribeAndConfirm subscribes email through the form, confirms with the
 // link from the confirmation mail, replays the confirmation, and returns
 // the confirmation mail.
-func subscribeAndConfirm(t *testing.T, p *serveProc, smtpSrv *smtptest.Server, email string) []byte {
+func subscribeAndConfirm(t *testing.T, p *serveProc, smtpSrv *testkit.SMTPServer, email string) []byte {
 	t.Helper()
 	if code, body := httpPostForm(t, p.URL+"/subscribe", url.Values{"email": {email}, "name": {"Neu"}}); code != 200 {
 		t.Fatalf("subscribe: %d\n%s", code, body)
 	}
-	confirmation := mailsTo(t, smtpSrv, email, 1)[0]
-	u, err := url.Parse(confirmLinkIn(t, confirmation))
+	confirmation := smtpSrv.WaitMail(t, email).Data
+	u, err := url.Parse(testkit.ConfirmLink(t, testkit.MailText(t, confirmation)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +66,7 @@ func subscribeAndConfirm(t *testing.T, p *serveProc, smtpSrv *smtptest.Server, e
 func TestServeWelcomeMail(t *testing.T) {
 	for _, mode := range []string{"latest", "note", "off"} {
 		t.Run(mode, func(t *testing.T) {
-			smtpSrv := startSMTPTest(t)
+			smtpSrv := testkit.StartSMTP(t)
 			dbPath, columns := serveFolder(t)
 			text := "KNIEPUNKT 030: Heiße KI-Luft\n\nIm Silicon Valley wird derzeit viel heiße Luft produziert.\n\nZum Weiterlesen:\nQuelle: https://example.com/30\n"
 			if err := os.WriteFile(filepath.Join(columns, "030.txt"), []byte(text), 0o644); err != nil {
@@ -167,23 +79,22 @@ func TestServeWelcomeMail(t *testing.T) {
 			// The column as subscribers got it, sent with serve's --base-url.
 			runCmd(t, append([]string{"send", "--smtp-addr", smtpSrv.Addr, "--smtp-tls", "off", "--from", "KNIEPUNKT <kolumne@example.org>",
 				"--base-url", p.URL}, common...)...)
-			column := decodeMail(t, mailsTo(t, smtpSrv, "alt@example.org", 1)[0])
+			column := testkit.ReadMail(t, smtpSrv.WaitMail(t, "alt@example.org").Data)
 
 			const email = "neu@example.org"
 			confirmation := subscribeAndConfirm(t, p, smtpSrv, email)
-			if h := decodeMail(t, confirmation).Header; h.Get("List-Unsubscribe") != "" {
+			if h := testkit.ParseMail(t, confirmation).Header; h.Get("List-Unsubscribe") != "" {
 				t.Error("the confirmation mail carries List-Unsubscribe")
 			}
 			if mode == "off" {
 				// Nothing is queued, so nothing can come later.
-				if got := outboxWelcomes(t, dbPath, email); len(got) != 0 {
+				if got := welcomesFor(t, dbPath, email); len(got) != 0 {
 					t.Fatalf("--welcome off queued %v", got)
 				}
 				return
 			}
-			got := mailsTo(t, smtpSrv, email, 2)
-			welcome := decodeMail(t, got[1])
-			if ws := outboxWelcomes(t, dbPath, email); len(ws) != 1 || ws["sent"] != 1 {
+			welcome := testkit.ReadMail(t, smtpSrv.WaitMails(t, email, 2)[1].Data)
+			if ws := welcomesFor(t, dbPath, email); len(ws) != 1 || ws["sent"] != 1 {
 				t.Errorf("welcome mails in the outbox: %v, want one, sent", ws)
 			}
 
@@ -245,7 +156,7 @@ func TestServeWelcomeMail(t *testing.T) {
 // TestServeArchiveFeed reads /archive.atom of a running serve with a feed
 // parser: the sent column, with its article, and nothing unsent.
 func TestServeArchiveFeed(t *testing.T) {
-	smtpSrv := startSMTPTest(t)
+	smtpSrv := testkit.StartSMTP(t)
 	dbPath, columns := serveFolder(t)
 	for n, title := range map[string]string{"029": "Vorher", "030": "Heiße KI-Luft"} {
 		text := "---\ndate: 2026-03-02\n---\nKNIEPUNKT " + n + ": " + title + "\n\nAbsatz von " + n + " & <mehr>.\n"
