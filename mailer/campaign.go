@@ -53,6 +53,12 @@ var ErrCampaignExists = errors.New("column already has a campaign")
 // ErrNoCampaign is returned when a column has no campaign.
 var ErrNoCampaign = errors.New("column has no campaign")
 
+// ErrNoRecipients refuses to start a campaign no subscriber would get: it
+// would finish at once and burn the column for good (one campaign per
+// column, ever), say on a mistyped database path. The column stays new and
+// goes out once someone has confirmed.
+var ErrNoRecipients = errors.New("no confirmed subscriber to send it to")
+
 // CampaignStore reads and writes the tables mailer owns: campaigns and the
 // delivery log. Subscribers are read only through the view their package
 // defines (subscriber_mailability, migration 0004).
@@ -87,7 +93,8 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 // transaction keeps col.Source, the bytes col was parsed from: every run of
 // the campaign sends them, and an edit or a deletion of the file afterwards
 // changes nothing for it. A column that already has a campaign gets
-// ErrCampaignExists.
+// ErrCampaignExists; one that no subscriber would get is not started and
+// gets ErrNoRecipients.
 func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campaign, error) {
 	src := col.Source
 	if src == nil {
@@ -111,13 +118,11 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
 		}
 		n, _ := res.RowsAffected()
-		// An empty list finishes at once: nothing will ever be pending.
-		finished := any(nil)
 		if n == 0 {
-			finished = tx.NowText()
+			// Rolled back with the campaign row: the column stays new.
+			return fmt.Errorf("column %03d: %w", col.Number, ErrNoRecipients)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET recipients = ?, finished_at = ? WHERE id = ?`,
-			n, finished, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET recipients = ? WHERE id = ?`, n, id); err != nil {
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
 		}
 		return nil

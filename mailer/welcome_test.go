@@ -83,6 +83,8 @@ func TestWelcomeMail(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
+			// Someone to send the columns to: no campaign starts without.
+			e.addSubscribers("a", 1, subscribers.StatusActive)
 			for _, n := range tc.sent {
 				e.start(n)
 			}
