@@ -505,3 +505,33 @@ func TestDecideSources(t *testing.T) {
 		t.Errorf("why: %q", p.Why())
 	}
 }
+
+// BenchmarkFeedColumns reads a 20-item feed (about 5 KB of HTML per item)
+// over loopback HTTP: full answers, and answers 304.
+func BenchmarkFeedColumns(b *testing.B) {
+	var items []rssItem
+	para := "<p>" + strings.Repeat("Ein Satz mit <a href=\"/link\">Link</a> und <em>Betonung</em>. ", 60) + "</p>"
+	for i := 20; i >= 1; i-- {
+		items = append(items, rssItem{fmt.Sprintf("KNIEPUNKT %03d: Folge", i), fmt.Sprintf("https://b.example/%d", i),
+			time.Date(2026, 1, 1, 7, 0, 0, 0, time.UTC).AddDate(0, 0, 7*i).Format(time.RFC1123Z), "<h2>Teil</h2>" + para})
+	}
+	doc := rssFeed(items...)
+	for _, bc := range []struct {
+		name string
+		etag string
+	}{{"full", ""}, {"not modified", `"v1"`}} {
+		b.Run(bc.name, func(b *testing.B) {
+			fs := &feedServer{body: doc, contentType: "application/rss+xml", etag: bc.etag}
+			fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
+			defer fs.Close()
+			f := NewFeed(fs.URL, FeedOptions{})
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				cols, _, err := f.Columns(context.Background())
+				if err != nil || len(cols) != 20 {
+					b.Fatal(err, len(cols))
+				}
+			}
+		})
+	}
+}

@@ -11,13 +11,14 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"newsletter/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -101,10 +102,7 @@ func columnCounts(t *testing.T, f *sendFixture) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for _, m := range f.srv.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatal(err)
-		}
+		msg := testkit.ParseMail(t, m.Data)
 		subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 		got[subj]++
 	}
@@ -212,10 +210,7 @@ func columnsRow(out, number string) string {
 // mailParts returns the decoded text and HTML parts of a message.
 func mailParts(t *testing.T, data []byte) (text, html string) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testkit.ParseMail(t, data)
 	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
 		t.Fatal(err)
