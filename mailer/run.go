@@ -145,6 +145,15 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			// Another sender started it a moment ago; help it finish.
 			c, err = m.campaigns.Find(ctx, col.Number)
 		}
+		if errors.Is(err, ErrNoRecipients) {
+			// Not a failure of the run: nobody is there to get it yet.
+			m.log.Warn("column not sent: no confirmed subscriber; it stays new and goes out on a run after the first confirmation",
+				"column", col.Number, "subject", col.Subject)
+			if ro.NotStarted != nil {
+				ro.NotStarted(col, err)
+			}
+			continue
+		}
 		if err != nil {
 			addErr(err)
 			continue
@@ -184,7 +193,8 @@ func (e *runErrors) Unwrap() []error { return e.errs }
 
 // StartColumn returns the campaign for column number, starting it when it
 // has none: what `send --column N` runs. A finished campaign gets
-// ErrAlreadySent, a column before its publish date ErrNotDue.
+// ErrAlreadySent, a column before its publish date ErrNotDue, a column no
+// subscriber would get ErrNoRecipients (and stays new).
 func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
 	c, err := m.campaigns.Find(ctx, number)
 	switch {

@@ -18,7 +18,7 @@ import (
 // why. Files that cannot be parsed are listed on stderr; they are not fatal.
 func columnsCommand(ctx context.Context, env *Env) error {
 	cfg := env.Cfg
-	app, err := openApp(ctx, env)
+	app, err := openExistingApp(ctx, env)
 	if err != nil {
 		return err
 	}

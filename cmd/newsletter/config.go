@@ -1,6 +1,9 @@
 package main
 
-import "time"
+import (
+	"crypto/x509"
+	"time"
+)
 
 // Config holds every setting of DESIGN.md. Each field is a flag, also read
 // from NEWSLETTER_<FLAG> and from the --config TOML file (see flags.go).
@@ -15,8 +18,10 @@ type Config struct {
 	Listen       string
 	SMTPAddr     string
 	SMTPUser     string
-	SMTPPassword string // secret: never printed
-	SMTPTLS      string // off|opportunistic|starttls|tls
+	SMTPPassword string         // secret: never printed
+	SMTPTLS      string         // off|opportunistic|starttls|tls
+	SMTPCA       string         // PEM file of a CA to trust besides the system's
+	SMTPRootCAs  *x509.CertPool // parsed SMTPCA added to the system's; nil: the system's only
 	From         string
 	Schedule     string
 	Timezone     string

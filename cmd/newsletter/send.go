@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		SMTPUser:     cfg.SMTPUser,
 		SMTPPassword: cfg.SMTPPassword,
 		SMTPTLS:      cfg.SMTPTLS,
+		RootCAs:      cfg.SMTPRootCAs,
 		From:         cfg.From,
 		BaseURL:      cfg.BaseURL,
 		ListName:     cfg.ListName,
@@ -61,7 +63,9 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 // interrupt, an SMTP server that cannot be used or was unreachable for all
 // of --wait).
 func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
-	app, err := openApp(ctx, env)
+	// A mistyped --db must not become a new, empty list: a campaign
+	// started on it would burn the column.
+	app, err := openExistingApp(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -82,11 +86,19 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	}
 
 	rep := newProgressReporter(env)
-	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started}
+	var notStarted []string
+	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started,
+		NotStarted: func(col *columns.Column, why error) {
+			notStarted = append(notStarted, fmt.Sprintf("Column %03d %q not sent: %v; it stays new and goes out on the first send after someone has confirmed.",
+				col.Number, col.Subject, errors.Unwrap(why)))
+		}}
 	var results []*mailer.RunResult
 	var runErr error
 	if opts.Column != 0 {
 		c, err := m.StartColumn(ctx, opts.Column)
+		if errors.Is(err, mailer.ErrNoRecipients) {
+			return fmt.Errorf("%w; nothing was started, the column stays new", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -120,6 +132,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	for _, r := range results {
 		printSummary(env.Stdout, r)
 	}
+	for _, line := range notStarted {
+		fmt.Fprintln(env.Stdout, line)
+	}
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
 			return errors.New("interrupted: what was accepted is recorded; run send again (or let serve) to send the rest")
@@ -135,7 +150,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			return fmt.Errorf("%w; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
 				ue, strings.Join(left, ", "))
 		}
-		return runErr
+		return smtpAdvice(runErr)
 	}
 	var left []string
 	for _, r := range results {
@@ -150,6 +165,24 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	return nil
 }
 
+// smtpAdvice adds to an error of the SMTP server's configuration the
+// setting that changes it: mailer says what the server does, the command
+// line knows its flags.
+func smtpAdvice(err error) error {
+	var cve *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, mailer.ErrLoginUnverified):
+		return fmt.Errorf("%w; trust the CA that signed its certificate with --smtp-ca FILE, or send through a relay on this machine", err)
+	case errors.Is(err, mailer.ErrLoginNeedsTLS):
+		return fmt.Errorf("%w; use --smtp-tls starttls or tls, or leave --smtp-user empty for a server that needs no login", err)
+	case errors.Is(err, mailer.ErrNoLogin):
+		return fmt.Errorf("%w; leave --smtp-user empty for a server that needs no login", err)
+	case errors.As(err, &cve):
+		return fmt.Errorf("%w; trust the CA that signed it with --smtp-ca FILE, or use --smtp-tls opportunistic (encrypted, certificate not checked)", err)
+	}
+	return err
+}
+
 // sendTestCopy sends the chosen (or next) column to one address only.
 func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOptions) error {
 	col, err := pickColumn(ctx, m, opts.Column)
@@ -157,7 +190,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 		return err
 	}
 	if err := m.SendTest(ctx, col, opts.To); err != nil {
-		return err
+		return smtpAdvice(err)
 	}
 	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, opts.To)
 	return nil
@@ -215,6 +248,9 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 		fmt.Fprintf(w, "Column %03d would go to %s.\n", col.Number, countOf(n, "active subscriber", "active subscribers"))
+		if n == 0 {
+			fmt.Fprintf(w, "It would not be sent: %v; it stays new.\n", mailer.ErrNoRecipients)
+		}
 		return nil
 	}
 	if opts.Column != 0 {

@@ -2,7 +2,8 @@
 // share: a test database on a real SQLite file with a settable clock
 // (OpenDB, Clock), seeding through the subscribers store (AddSubscribers,
 // ImportSubscribers), peeks at the outbox through what db exports
-// (DueOutbox, OutboxCount), an SMTP server that fails on demand (StartSMTP),
+// (DueOutbox, OutboxCount), an SMTP server that fails on demand (StartSMTP)
+// and speaks TLS with a test certificate (ServeTLS, NewCA, SelfSignedCert),
 // a log buffer several goroutines may write (SyncBuffer) and a quiet test
 // logger (Logger), Eventually for polling, reading received mail
 // (ParseMail, MailText, ConfirmLink), and PeakMem for benchmarks.
