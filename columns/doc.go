@@ -5,7 +5,10 @@
 // A file per concern: column.go (the model), parse.go (Parse and ParseFile,
 // and what every format shares), frontmatter.go (the optional YAML header),
 // text.go (the author's plain-text format), markdown.go (Markdown through
-// goldmark), discover.go (the folder) and plan.go (the "new" rule).
+// goldmark), html.go (the HTML a feed item is kept as, made safe with
+// bluemonday), discover.go (the folder), feed.go (an RSS or Atom feed read
+// with gofeed), source.go (the feed's columns beside the folder's) and
+// plan.go (the "new" rule).
 //
 // It imports nothing of this module, so every other package may use it.
 package columns

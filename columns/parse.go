@@ -23,7 +23,8 @@ func ParseFile(path string, loc *time.Location) (*Column, error) {
 }
 
 // Parse parses a column file's contents. name is the file's path: its
-// extension picks the format (.md is Markdown, anything else plain text), its
+// extension picks the format (.md is Markdown, .html the HTML a feed item
+// is kept as, anything else plain text), its
 // leading digits are the fallback number, and errors name it. loc is the
 // time zone of dates written without one (nil means UTC). Errors are
 // *ParseError. The column keeps data as its Source; the caller must not
@@ -84,13 +85,19 @@ func (p *parser) parse(data []byte) (*Column, error) {
 		return nil, err
 	}
 	c := &Column{File: p.file, Format: FormatText, Source: data}
-	if ext := strings.ToLower(filepath.Ext(p.file)); ext == ".md" || ext == ".markdown" {
+	switch strings.ToLower(filepath.Ext(p.file)) {
+	case ".md", ".markdown":
 		c.Format = FormatMarkdown
+	case ".html", ".htm":
+		c.Format = FormatHTML
 	}
 	var tp titleParts
-	if c.Format == FormatMarkdown {
+	switch c.Format {
+	case FormatMarkdown:
 		tp, err = p.markdownBody(c, body)
-	} else {
+	case FormatHTML:
+		tp, err = p.htmlBody(c, body)
+	default:
 		tp, err = p.textBody(c, body)
 	}
 	if err != nil {

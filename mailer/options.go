@@ -10,6 +10,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"newsletter/columns"
 )
 
 // TLS modes of Options.SMTPTLS.
@@ -67,8 +69,12 @@ type Options struct {
 
 	DKIM *DKIMOptions // nil: no signing
 
-	ColumnsDir string         // where campaigns re-read their column on resume
+	ColumnsDir string         // the columns folder
 	Location   *time.Location // for column dates
+	// Feed, when set, is read on every Plan and FindColumn: its items are
+	// columns beside the folder's (--feed). One Feed for the process's
+	// life, so its conditional GET can spare unchanged feeds.
+	Feed columns.Source
 
 	// Secret keys the Message-ID hash (the installation secret).
 	Secret []byte

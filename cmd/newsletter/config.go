@@ -53,4 +53,7 @@ type Config struct {
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)
 	ListName  string
+
+	// Feed source: an http(s) URL or a file.
+	Feed string
 }

@@ -42,10 +42,11 @@ const (
 	groupWait                       // send's patience
 	groupWeb                        // web forms
 	groupContent                    // rendering
+	groupFeed                       // the feed as a column source
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed
 
 var groupTitles = []struct {
 	g     group
@@ -59,6 +60,7 @@ var groupTitles = []struct {
 	{groupWait, "Send"},
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
+	{groupFeed, "Feed"},
 }
 
 // registerSettings binds the configuration flags of the given groups on fs.
@@ -122,6 +124,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
+	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
 	return where
 }
 
@@ -369,6 +372,11 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupContent != 0 && cfg.Templates != "" {
 		if fi, err := os.Stat(cfg.Templates); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--templates: %s is not a folder", cfg.Templates)
+		}
+	}
+	if groups&groupFeed != 0 && cfg.Feed != "" {
+		if err := checkFeed(cfg.Feed); err != nil {
+			return err
 		}
 	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {

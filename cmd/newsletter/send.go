@@ -44,6 +44,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		RetryFor:     cfg.RetryFor,
 		Lease:        cfg.Lease,
 		ColumnsDir:   cfg.Columns,
+		Feed:         newFeed(cfg),
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
@@ -116,10 +117,16 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 			}
+			if len(plan.Unread) > 0 {
+				return unreadError(plan.Plan)
+			}
 			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
 		results, runErr = m.RunPlan(ctx, plan, ro)
+		if runErr == nil && len(plan.Unread) > 0 {
+			runErr = unreadError(plan.Plan) // the resumed campaigns ran; nothing new could start
+		}
 	}
 	rep.finish()
 	for _, r := range results {
@@ -193,7 +200,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 // else the newest column.
 func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Column, error) {
 	if number != 0 {
-		return m.FindColumn(number)
+		return m.FindColumn(ctx, number)
 	}
 	plan, err := m.Plan(ctx)
 	if err != nil {
@@ -202,6 +209,8 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Col
 	switch {
 	case len(plan.New) > 0:
 		return plan.New[0], nil
+	case len(plan.Unread) > 0:
+		return nil, unreadError(plan.Plan)
 	case len(plan.Columns) > 0:
 		return plan.Columns[len(plan.Columns)-1], nil
 	}
@@ -254,7 +263,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		case !errors.Is(err, mailer.ErrNoCampaign):
 			return err
 		}
-		col, err := m.FindColumn(opts.Column)
+		col, err := m.FindColumn(ctx, opts.Column)
 		if err != nil {
 			return err
 		}
@@ -277,10 +286,22 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 	}
+	if len(plan.Unread) > 0 {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return unreadError(plan.Plan)
+	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
 		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why())
 	}
 	return w.Flush()
+}
+
+// unreadError is the one line for a feed that could not be read: nothing
+// new was started, and the next run (or send) tries again.
+func unreadError(p *columns.Plan) error {
+	return fmt.Errorf("%w; nothing new was sent: a run starts nothing new until the feed can be read, and the next one tries again", p.Unread[0])
 }
 
 // countOf is "1 thing" or "n things".
