@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -119,11 +120,11 @@ func TestServeReportsConfigErrorOnceAndBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	m := e.mailer(remoteName(e), withLogin(testPassword), func(o *Options) {
 		o.SMTPTLS = TLSOff
 		o.Workers = 1
-		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Logger = logs.Logger(slog.LevelInfo)
 	})
 	s, err := m.NewScheduler("@yearly", time.UTC, 5*time.Millisecond)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestServeReportsConfigErrorOnceAndBacksOff(t *testing.T) {
 		defer close(outboxDone)
 		m.RunOutbox(runCtx, &fakeOutboxMails{sent: map[int64]string{}}, 5*time.Millisecond)
 	}()
-	eventually(t, "a few connection rounds", func() bool {
+	testkit.Eventually(t, "a few connection rounds", func() bool {
 		m.sender.outage.mu.Lock()
 		defer m.sender.outage.mu.Unlock()
 		return m.sender.outage.rounds >= 4

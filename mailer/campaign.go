@@ -199,40 +199,6 @@ func (cs *CampaignStore) List(ctx context.Context, f CampaignFilter) ([]*Campaig
 	return out, nil
 }
 
-// SentColumns returns the numbers of every column that has a campaign,
-// finished or still sending: its subscribers have (or are getting) it, so it
-// is public in the archive, and it counts as sent for choosing the next new
-// column. SendingColumns tells the unfinished ones apart.
-func (cs *CampaignStore) SentColumns(ctx context.Context) (map[int]bool, error) {
-	return cs.columnSet(ctx, `SELECT column_number FROM campaigns`)
-}
-
-// SendingColumns returns the numbers of columns whose campaign still has
-// pending deliveries.
-func (cs *CampaignStore) SendingColumns(ctx context.Context) (map[int]bool, error) {
-	return cs.columnSet(ctx, `SELECT column_number FROM campaigns WHERE finished_at IS NULL`)
-}
-
-func (cs *CampaignStore) columnSet(ctx context.Context, q string) (map[int]bool, error) {
-	rows, err := cs.db.SQL().QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("read campaigns: %w", err)
-	}
-	defer rows.Close()
-	out := map[int]bool{}
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read campaigns: %w", err)
-		}
-		out[n] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read campaigns: %w", err)
-	}
-	return out, nil
-}
-
 // Counts counts a campaign's deliveries by state.
 func (cs *CampaignStore) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT state, attempts > 0, COUNT(*) FROM deliveries

@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -73,7 +73,7 @@ func TestCampaignSendsEachActiveSubscriberOnce(t *testing.T) {
 
 func checkCampaignMessage(t *testing.T, e *testEnv, data []byte, subscriberID int64, storedID string) {
 	t.Helper()
-	msg := parse(t, data)
+	msg := testkit.ParseMail(t, data)
 	h := msg.Header
 	for _, name := range []string{"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Message-Id", "From", "To", "Subject", "Date"} {
 		if n := len(h[textprotoKey(name)]); n != 1 {
@@ -261,8 +261,9 @@ func TestPermanentFailuresAndBounces(t *testing.T) {
 	if len(res.Failures) != 2 || res.Failures[0].Count != 2 || !strings.HasPrefix(res.Failures[0].Reply, "550 5.1.1") {
 		t.Fatalf("failures %+v", res.Failures)
 	}
-	for i, want := range []string{"active", "bounced", "bounced", "active", "active", "active"} {
-		if got := subscriberStatus(t, e.db, ids[i]); got != want {
+	active, bounced := subscribers.StatusActive, subscribers.StatusBounced
+	for i, want := range []subscribers.Status{active, bounced, bounced, active, active, active} {
+		if got := e.subscriberStatus(ids[i]); got != want {
 			t.Errorf("subscriber a%d is %s, want %s", i, got, want)
 		}
 	}
@@ -276,24 +277,6 @@ func TestPermanentFailuresAndBounces(t *testing.T) {
 	if err != nil || len(evs) == 0 || evs[len(evs)-1].Kind != subscribers.EventBounced {
 		t.Errorf("bounce evidence %+v %v", evs, err)
 	}
-}
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // countLines counts log lines at level WARN (or above) that contain s.
@@ -313,11 +296,11 @@ func TestServerDownThenBack(t *testing.T) {
 	e.addSubscribers("a", n, subscribers.StatusActive)
 	c := e.start(31)
 	e.srv.Stop()
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	m := e.mailer(func(o *Options) {
 		o.Workers = workers
 		o.BatchSize = 50
-		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Logger = logs.Logger(slog.LevelDebug)
 	})
 
 	// A pass with no wait ends at once, charging no delivery.
@@ -336,7 +319,7 @@ func TestServerDownThenBack(t *testing.T) {
 		defer close(done)
 		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
 	}()
-	eventually(t, "a few failed connection rounds", func() bool {
+	testkit.Eventually(t, "a few failed connection rounds", func() bool {
 		m.sender.outage.mu.Lock()
 		defer m.sender.outage.mu.Unlock()
 		return m.sender.outage.rounds >= 4
@@ -382,12 +365,12 @@ func TestServerGoesDownMidCampaign(t *testing.T) {
 	e.addSubscribers("a", n, subscribers.StatusActive)
 	e.srv.SetDelay(2 * time.Millisecond)
 	c := e.start(31)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	m := e.mailer(func(o *Options) {
 		o.BatchSize = 20
 		o.RetryBackoff = time.Hour // a charged retry would not come due in this test
 		o.RetryFor = 24 * time.Hour
-		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Logger = logs.Logger(slog.LevelInfo)
 	})
 	done := make(chan struct{})
 	var res *RunResult
@@ -396,9 +379,9 @@ func TestServerGoesDownMidCampaign(t *testing.T) {
 		defer close(done)
 		res, err = m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
 	}()
-	eventually(t, "some messages", func() bool { return e.srv.Count() >= 20 })
+	testkit.Eventually(t, "some messages", func() bool { return e.srv.Count() >= 20 })
 	e.srv.Stop()
-	eventually(t, "the outage to be noticed", func() bool { return m.sender.outage.wait() > 0 })
+	testkit.Eventually(t, "the outage to be noticed", func() bool { return m.sender.outage.wait() > 0 })
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +479,7 @@ func TestUnsubscribeMidCampaignIsHonoured(t *testing.T) {
 		}
 		done <- res
 	}()
-	eventually(t, "the first message", func() bool { return e.srv.Count() > 0 })
+	testkit.Eventually(t, "the first message", func() bool { return e.srv.Count() > 0 })
 	last := ids[len(ids)-1]
 	if _, err := e.store.Unsubscribe(context.Background(), last, subscribers.Evidence{Detail: "test"}); err != nil {
 		t.Fatal(err)
@@ -612,11 +595,11 @@ func TestConnectionLimitShrinksThePool(t *testing.T) {
 	e.addSubscribers("a", n, subscribers.StatusActive)
 	e.srv.MaxConns = 2
 	c := e.start(31)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	m := e.mailer(func(o *Options) {
 		o.Workers = 4
 		o.BatchSize = 10
-		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Logger = logs.Logger(slog.LevelInfo)
 	})
 	res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: 5 * time.Minute})
 	if err != nil {

@@ -123,6 +123,7 @@ func commands() []command {
 			groups: groupShared,
 			flags:  subscribersFlags,
 		},
+		backupCmd(),
 	}
 }
 

@@ -60,6 +60,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
 	site, err := web.New(web.Config{
 		Lang:           cfg.Lang,
+		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
