@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -180,33 +179,9 @@ func (f *Feed) tooLarge() error {
 }
 
 // readFile reads a local feed: a regular file (not a symlink, which could
-// point anywhere) within the size limit.
+// point anywhere) within the size limit, checked like a column file.
 func (f *Feed) readFile() ([]byte, error) {
-	fi, err := os.Lstat(f.src)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
-		return nil, errors.New("is a symbolic link; give the file itself")
-	case !fi.Mode().IsRegular():
-		return nil, errors.New("is not a regular file")
-	case fi.Size() > f.opts.MaxBytes:
-		return nil, f.tooLarge()
-	}
-	fh, err := os.Open(f.src)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	body, err := io.ReadAll(io.LimitReader(fh, f.opts.MaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > f.opts.MaxBytes {
-		return nil, f.tooLarge()
-	}
-	return body, nil
+	return readRegular(f.src, f.opts.MaxBytes, func(int64) error { return f.tooLarge() })
 }
 
 // byteSize is n as "10 MB" or "512 KB".

@@ -27,10 +27,17 @@ func ParseFile(path string, loc *time.Location) (*Column, error) {
 }
 
 // readColumnFile reads path if it is a regular file of at most
-// MaxFileSize bytes. The check uses Lstat, so a link is never followed, and
-// the file opened must be the file checked, so one swapped in between is
-// refused rather than read.
+// MaxFileSize bytes (see readRegular).
 func readColumnFile(path string) ([]byte, error) {
+	return readRegular(path, MaxFileSize, func(size int64) error { return tooLarge(path, size) })
+}
+
+// readRegular reads path if it is a regular file of at most limit bytes;
+// tooBig makes the error for a larger one. The check uses Lstat, so a link
+// is never followed, and the file opened must be the file checked, so one
+// swapped in between is refused rather than read. Column files and a local
+// feed file are read through it alike.
+func readRegular(path string, limit int64, tooBig func(size int64) error) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err // *fs.PathError names the file
@@ -38,31 +45,32 @@ func readColumnFile(path string) ([]byte, error) {
 	if err := checkRegular(path, fi); err != nil {
 		return nil, err
 	}
+	if fi.Size() > limit {
+		return nil, tooBig(fi.Size())
+	}
 	f, err := openChecked(path, fi)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err // *fs.PathError names the file
 	}
-	if len(data) > MaxFileSize { // it grew after the check
-		return nil, tooLarge(path, int64(len(data)))
+	if int64(len(data)) > limit { // it grew after the check
+		return nil, tooBig(int64(len(data)))
 	}
 	return data, nil
 }
 
-// checkRegular refuses anything but a regular file of a sane size.
+// checkRegular refuses anything but a regular file.
 func checkRegular(path string, fi fs.FileInfo) error {
 	m := fi.Mode()
 	switch {
 	case m&fs.ModeSymlink != 0:
-		return &ParseError{File: path, Msg: "is a symbolic link: only regular files in the columns folder become columns (copy the file there instead)"}
+		return &ParseError{File: path, Msg: "is a symbolic link: only regular files are read (copy the file itself there instead)"}
 	case !m.IsRegular():
-		return &ParseError{File: path, Msg: fmt.Sprintf("is not a regular file (%s): only regular text files become columns", kindOf(m))}
-	case fi.Size() > MaxFileSize:
-		return tooLarge(path, fi.Size())
+		return &ParseError{File: path, Msg: fmt.Sprintf("is not a regular file (%s): only regular text files are read", kindOf(m))}
 	}
 	return nil
 }
