@@ -33,7 +33,7 @@ var notAboutRecipient = []string{
 	"sender domain", "mail from command", "client host", "reverse dns",
 	"ptr record", "helo command", "blocked using", "spamhaus",
 	"relay access denied", "relaying denied", "not permitted to relay",
-	"unable to relay",
+	"unable to relay", "absender unbekannt", "absenderadresse", "absenderdomain",
 }
 
 // hardPhrases say the address does not exist or takes no mail, in the

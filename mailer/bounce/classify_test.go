@@ -52,6 +52,7 @@ func TestClassify(t *testing.T) {
 		{"sender domain not found", "5.1.0", "550 5.1.0 <b@x>: Sender address rejected: Domain not found", Soft, "5.1.0"},
 		{"our IP blocked", "", "554 Client host [192.0.2.1] blocked using zen.spamhaus.org; user unknown", Soft, ""},
 		{"relay denied", "", "554 <a@b>: Relay access denied", Soft, ""},
+		{"german sender unknown", "", "550 Absender unbekannt", Soft, ""},
 
 		// Provider replies that contradict their code.
 		{"M365 directory edge blocking", "5.4.1", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", Hard, "5.4.1"},

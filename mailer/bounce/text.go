@@ -21,7 +21,8 @@ func decodeCharset(label string, b []byte) string {
 	label = strings.ToLower(strings.TrimSpace(label))
 	if label != "" && label != "utf-8" && label != "us-ascii" && label != "utf8" {
 		if r, err := charset.NewReaderLabel(label, bytes.NewReader(b)); err == nil {
-			if out, err := io.ReadAll(io.LimitReader(r, int64(2*len(b)+16))); err == nil || len(out) > 0 {
+			// A byte of a single-byte charset may become three of UTF-8.
+			if out, err := io.ReadAll(io.LimitReader(r, int64(3*len(b)+16))); err == nil || len(out) > 0 {
 				b = out
 			}
 		}
@@ -80,7 +81,7 @@ func htmlToText(b []byte) string {
 // oneLine collapses whitespace and clips s to max bytes on a rune
 // boundary, so a diagnostic fits on one line of `bounces list`.
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
 	if len(s) <= max {
 		return s
 	}
