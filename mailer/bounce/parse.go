@@ -83,15 +83,33 @@ type message struct {
 	textBytes int
 	parts     int
 	maxParts  int
+
+	// joined and lowered are text() and lowerText(text()), made once: every
+	// recogniser looks at them.
+	joined, lowered *string
 }
 
 // text is the report's human-readable text: the plain parts, or the HTML
 // parts made text when there is no plain one.
 func (m *message) text() string {
-	if len(m.plain) > 0 {
-		return strings.Join(m.plain, "\n\n")
+	if m.joined == nil {
+		parts := m.plain
+		if len(parts) == 0 {
+			parts = m.html
+		}
+		s := strings.Join(parts, "\n\n")
+		m.joined = &s
 	}
-	return strings.Join(m.html, "\n\n")
+	return *m.joined
+}
+
+// lowerText is text() lower-cased with whitespace runs made single spaces.
+func (m *message) lowerText() string {
+	if m.lowered == nil {
+		s := lowerText(m.text())
+		m.lowered = &s
+	}
+	return *m.lowered
 }
 
 func (p Parser) read(data []byte, rep *Report) *message {
@@ -235,6 +253,7 @@ func (m *message) addText(s string, isHTML bool) {
 		s = strings.ToValidUTF8(s[:room], "")
 	}
 	m.textBytes += len(s)
+	m.joined, m.lowered = nil, nil
 	if isHTML {
 		m.html = append(m.html, s)
 	} else {

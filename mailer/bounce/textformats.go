@@ -44,11 +44,10 @@ func (f textFormat) read(m *message, rep *Report) bool {
 	if !automated(m) {
 		return false
 	}
-	text := m.text()
-	if !containsAny(lowerText(text), f.detect) {
+	if !containsAny(m.lowerText(), f.detect) {
 		return false
 	}
-	section := f.section(text)
+	section := f.section(m.text())
 	if containsAny(lowerText(section), f.delay) {
 		rep.Reason = Delayed
 		return true
