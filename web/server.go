@@ -36,7 +36,8 @@ type Health interface {
 
 // Archive gives the columns that have been sent, newest first. The web
 // side shows nothing else, so an unpublished column never leaks through
-// /archive.
+// /archive. A sent column never changes: its number names it, and its
+// article is rendered once and kept (up to Config.ArchiveCacheBytes).
 type Archive interface {
 	Sent(ctx context.Context) ([]*columns.Column, error)
 }
@@ -69,15 +70,17 @@ type Deps struct {
 // Server serves the subscription forms, confirm and unsubscribe pages, the
 // archive, health and metrics. Build it with New; Handler gives the routes.
 type Server struct {
-	cfg     Config
-	optin   OptIn
-	pages   *templates.Pages
-	health  Health
-	archive Archive
-	bodies  BodyRenderer
-	metrics *Metrics
-	promh   http.Handler
-	log     *slog.Logger
+	cfg        Config
+	optin      OptIn
+	pages      *templates.Pages
+	health     Health
+	archive    Archive
+	bodies     *bodyCache
+	metrics    *Metrics
+	promh      http.Handler
+	log        *slog.Logger
+	allowed    originSet // Config.AllowedOrigins
+	baseOrigin string    // Config.BaseURL's origin; "" if none
 }
 
 // New returns the web side.
@@ -88,6 +91,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Archive != nil && deps.Bodies == nil {
 		return nil, errors.New("web: an Archive needs Bodies to render its pages")
 	}
+	var baseOrigin string
+	if cfg.BaseURL != "" {
+		var err error
+		if baseOrigin, err = originOf(cfg.BaseURL); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ArchiveCacheBytes <= 0 {
+		cfg.ArchiveCacheBytes = DefaultArchiveCache
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -97,7 +110,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, bodies: deps.Bodies,
+		archive: deps.Archive, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
+		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	warnOpenDatabase(env.Log, cfg.DB)
 	app, err := openApp(ctx, env)
 	if err != nil {
 		return err
@@ -60,6 +63,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
 	site, err := web.New(web.Config{
 		Lang:           cfg.Lang,
+		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
@@ -159,4 +163,24 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 		case <-t.C:
 		}
 	}
+}
+
+// warnOpenDatabase warns, once, when the database files that exist already
+// let other users than their owner in: they hold every address, the
+// consent evidence and the key that signs unsubscribe tokens. A database
+// this program creates is private (db.PrivateMode); one copied in or made
+// by an older version may not be. It only warns: the admin may have given
+// a group access on purpose.
+func warnOpenDatabase(log *slog.Logger, path string) {
+	var open []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			open = append(open, p)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	log.Warn("the database files are open to other users than their owner; they hold every address, the consent evidence and the token key",
+		"files", strings.Join(open, " "), "fix", "chmod 600 "+strings.Join(open, " "))
 }
