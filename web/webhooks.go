@@ -74,14 +74,14 @@ type WebhookConfig struct {
 // String names the relays that are on and never a secret, should the
 // settings end up in a log line.
 func (c WebhookConfig) String() string {
-	return "webhooks(" + strings.Join(c.relays(), ",") + ")"
+	return "webhooks(" + strings.Join(c.Relays(), ",") + ")"
 }
 
 // LogValue is what slog writes for the settings: the relays that are on.
 func (c WebhookConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// relays are the names of the relays that are on.
-func (c WebhookConfig) relays() []string {
+// Relays names the relays that are on.
+func (c WebhookConfig) Relays() []string {
 	var on []string
 	if c.MailgunKey != "" {
 		on = append(on, "mailgun")
