@@ -25,7 +25,7 @@ import (
 // maxMailgunTokens bounds the tokens remembered: a token lives at most
 // twice the window (a timestamp up to one window ahead of our clock), so
 // 50,000 is some 80 events a second with the default window, in about
-// 8 MiB. When the tokens in the window fill it, posts get 503 and Mailgun
+// 6 MiB. When the tokens in the window fill it, posts get 503 and Mailgun
 // posts them again later: forgetting a live token would let its signature
 // carry a forged event.
 const maxMailgunTokens = 50_000

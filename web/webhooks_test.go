@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -152,6 +153,15 @@ func TestWebhookRoutes(t *testing.T) {
 	}
 	if res := e.post("postmark", "{}", nil); res.status != http.StatusUnauthorized {
 		t.Errorf("POST /webhooks/postmark without auth: %d, want 401", res.status)
+	}
+	// Over the relay's limit, announced or sent chunked: 413.
+	huge := strings.Repeat("x", DefaultWebhookMaxBody+1)
+	if res := e.post("postmark", huge, nil); res.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB + 1 with Content-Length: %d, want 413", res.status)
+	}
+	chunked := io.MultiReader(strings.NewReader(huge)) // no length known: sent chunked
+	if res := e.do(http.MethodPost, "/webhooks/postmark", chunked, basicAuth("pm", "pm-secret-password")); res.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB + 1 chunked: %d, want 413", res.status)
 	}
 	big := strings.Repeat("x", 20<<10)
 	if res := e.do(http.MethodPost, "/subscribe", strings.NewReader(big), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); res.status != http.StatusRequestEntityTooLarge {
