@@ -240,8 +240,7 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		if err := RecordEvent(ctx, tx, id, EventAdminAdded, ev); err != nil {
 			return err
 		}
-		_, err = db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: email})
-		return err
+		return queueConfirmTx(ctx, tx, id, email, confirmRequest{mailbox: MailboxKey(email), name: name, lang: p.Lang})
 	})
 	if err != nil {
 		return nil, err
