@@ -267,6 +267,13 @@ type outboxOut struct {
 	SentAt    string `json:"sent_at,omitempty"`
 }
 
+type requestOut struct {
+	At     string `json:"at"`
+	Name   string `json:"name"`
+	Lang   string `json:"lang"`
+	Client string `json:"client,omitempty"`
+}
+
 func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log subscribers.DeliveryLog, email, format string) error {
 	r, err := st.Report(ctx, email, log)
 	if err != nil {
@@ -300,6 +307,14 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 				fmt.Fprintf(w, "      Detail:       %s\n", esc(e.Detail))
 			}
 		}
+		fmt.Fprintf(w, "\nSubscribe requests kept while their links work (%d, oldest first):\n", len(r.Requests))
+		for _, q := range r.Requests {
+			fmt.Fprintf(w, "  %s  name %s, language %s", stamp(q.At), orNone(esc(q.Name)), q.Lang)
+			if q.Client != "" {
+				fmt.Fprintf(w, ", from %s", esc(q.Client))
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "\nService mails (%d):\n", len(outbox))
 		for _, m := range outbox {
 			printMailRecord(w, fmt.Sprintf("%s  %s mail,", stamp(m.CreatedAt), m.Kind), m.State, m.Attempts, m.SentAt, m.MessageID, m.LastReply)
@@ -313,9 +328,13 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 		out := struct {
 			Subscriber   subscriberOut `json:"subscriber"`
 			Events       []eventOut    `json:"events"`
+			Requests     []requestOut  `json:"subscribe_requests"`
 			ServiceMails []outboxOut   `json:"service_mails"`
 			Deliveries   []deliveryOut `json:"deliveries"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, Requests: []requestOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+		for _, q := range r.Requests {
+			out.Requests = append(out.Requests, requestOut{At: stamp(q.At), Name: q.Name, Lang: q.Lang, Client: q.Client})
+		}
 		for _, d := range deliveries {
 			out.Deliveries = append(out.Deliveries, deliveryOut{Column: d.Column, Subject: d.Subject, State: d.State,
 				Attempts: d.Attempts, LastReply: d.LastReply, MessageID: d.MessageID, SentAt: stamp(d.SentAt)})
