@@ -20,7 +20,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"newsletter/columns"
-	"newsletter/db"
+	"newsletter/internal/testkit"
+	"newsletter/subscribers"
 	"newsletter/templates"
 )
 
@@ -61,33 +62,6 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// peakHeap samples the heap in use until stop is called and returns the peak.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-quit:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(quit)
-		<-done
-		return peak.Load()
-	}
-}
-
 // resetPeakRSS sets the kernel's high-water mark of the process's resident
 // memory (VmHWM) to what is resident now (Linux: "5" to clear_refs), so the
 // peak read after a run is the run's, not the set-up's. It reports whether
@@ -118,22 +92,6 @@ func peakRSS() (uint64, error) {
 	return 0, errors.New("no VmHWM in /proc/self/status")
 }
 
-// addSubscribersFast inserts n active subscribers r0@example.net … in one
-// INSERT … SELECT over a recursive CTE: a million take seconds, not minutes.
-func (e *testEnv) addSubscribersFast(n int) {
-	e.t.Helper()
-	err := e.db.InTx(context.Background(), func(tx *db.Tx) error {
-		_, err := tx.Exec(`INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-			WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
-			SELECT 'r' || i || '@example.net', 'r' || i || '@example.net', 'Leserin r' || i, 'active', 'de', ?, ?
-			FROM seq`, n, tx.NowText(), tx.NowText())
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 func BenchmarkCampaign(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) { benchCampaign(b, n) })
@@ -152,7 +110,8 @@ func BenchmarkCampaign1M(b *testing.B) {
 func benchCampaign(b *testing.B, n int) {
 	e := newTestEnv(b)
 	e.srv.Discard = true
-	e.addSubscribersFast(n)
+	// Through the store's streaming import, as an admin would load a list.
+	testkit.ImportSubscribers(b, e.store, "r", n, subscribers.StatusActive)
 	r, col := benchRenderer(b)
 	m, err := New(e.db, e.store, TemplateRenderer(r), func() Options {
 		o := e.opts
@@ -181,7 +140,7 @@ func benchCampaign(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		rssOK = rssOK && resetPeakRSS()
-		stop := peakHeap()
+		stop := testkit.PeakMem(func(ms *runtime.MemStats) uint64 { return ms.HeapInuse })
 		t0 := time.Now()
 		camp, err := e.campaigns().Start(context.Background(), c)
 		if err != nil {

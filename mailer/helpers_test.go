@@ -3,17 +3,14 @@ package mailer
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/mail"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"newsletter/columns"
 	"newsletter/db"
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -35,33 +32,24 @@ func (p fakePrepared) Personalize(r templates.Recipient) templates.RenderedMail 
 }
 
 // testEnv is a database, a store, a columns folder, an SMTP server and a
-// mailer wired together.
+// mailer wired together, on the wall clock: retries really wait.
 type testEnv struct {
 	t     testing.TB
 	db    *db.DB
 	store *subscribers.Store
-	srv   *smtptest.Server
+	srv   *testkit.SMTPServer
 	dir   string
 	opts  Options
 }
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
+	d := testkit.OpenDB(t, nil)
+	key, err := d.SecretKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := smtptest.New()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := testkit.StartSMTP(t)
 	dir := filepath.Join(t.TempDir(), "columns")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -81,16 +69,9 @@ func newTestEnv(t testing.TB) *testEnv {
 		ColumnsDir:   dir,
 		Location:     time.UTC,
 		Secret:       key,
-		Logger:       testLogger(t),
+		Logger:       testkit.Logger(t),
 	}
 	return e
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 func (e *testEnv) mailer(mod ...func(*Options)) *Mailer {
@@ -106,33 +87,11 @@ func (e *testEnv) mailer(mod ...func(*Options)) *Mailer {
 	return m
 }
 
-// addSubscribers inserts n subscribers with the given status in one
-// transaction and returns their ids. Addresses are r<prefix><i>@example.net.
+// addSubscribers seeds n subscribers with the given status through the
+// store and returns their ids. Addresses are <prefix><i>@example.net.
 func (e *testEnv) addSubscribers(prefix string, n int, status subscribers.Status) []int64 {
 	e.t.Helper()
-	ids := make([]int64, 0, n)
-	err := e.db.InTx(context.Background(), func(tx *db.Tx) error {
-		st, err := tx.Prepare(`INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'de', ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i := range n {
-			email := fmt.Sprintf("%s%d@example.net", prefix, i)
-			res, err := st.Exec(email, email, fmt.Sprintf("Leserin %s%d", prefix, i), status, tx.NowText(), tx.NowText())
-			if err != nil {
-				return err
-			}
-			id, _ := res.LastInsertId()
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return ids
+	return testkit.AddSubscribers(e.t, e.store, prefix, n, status)
 }
 
 // writeColumn puts a plain-text column file into the columns folder.
@@ -168,33 +127,12 @@ func (e *testEnv) start(number int) *Campaign {
 	return c
 }
 
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// parse reads a received message.
-func parse(t testing.TB, data []byte) *mail.Message {
-	t.Helper()
-	msg, err := mail.ReadMessage(strings.NewReader(string(data)))
+// subscriberStatus is the subscriber's state, as the store reads it.
+func (e *testEnv) subscriberStatus(id int64) subscribers.Status {
+	e.t.Helper()
+	sub, err := e.store.FindByID(context.Background(), id)
 	if err != nil {
-		t.Fatalf("unparseable message: %v\n%s", err, data)
+		e.t.Fatal(err)
 	}
-	return msg
-}
-
-func subscriberStatus(t testing.TB, d *db.DB, id int64) string {
-	t.Helper()
-	var s string
-	if err := d.SQL().QueryRow(`SELECT status FROM subscribers WHERE id = ?`, id).Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sub.Status
 }

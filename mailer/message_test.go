@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"newsletter/columns"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -203,7 +204,7 @@ func TestListIDWithOddNames(t *testing.T) {
 			if err := c.compose(goldenEnvelope(c), &buf); err != nil {
 				t.Fatal(err)
 			}
-			msg := parse(t, buf.Bytes())
+			msg := testkit.ParseMail(t, buf.Bytes())
 			got := msg.Header.Get("List-Id")
 			open := strings.LastIndex(got, " <")
 			if open < 0 || !strings.HasSuffix(got, ".news.example.org>") {
@@ -239,7 +240,7 @@ func TestMessageIDIsStable(t *testing.T) {
 	if a == campaignMessageID([]byte("k"), 31, 43, "example.org") || a == campaignMessageID([]byte("other"), 31, 42, "example.org") {
 		t.Fatal("collides")
 	}
-	if !strings.HasPrefix(a, "c31.s42.") || !strings.HasSuffix(a, "@example.org") {
+	if !strings.HasPrefix(a, "c31.") || !strings.HasSuffix(a, "@example.org") {
 		t.Fatalf("format %q", a)
 	}
 }

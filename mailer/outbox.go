@@ -11,10 +11,11 @@ import (
 	"newsletter/templates"
 )
 
-// OutboxMails provides the mails to send for outbox items (confirmation
-// mails); subscribers.OptIn is one. ComposeOutbox returning
-// db.ErrOutboxCancelled closes the item without sending. OutboxSent runs in
-// the transaction that marks the item sent (to record consent evidence).
+// OutboxMails provides the mails to send for outbox items:
+// subscribers.OptIn for confirmation mails, Welcome for welcome mails,
+// OutboxByKind for both. ComposeOutbox returning db.ErrOutboxCancelled
+// closes the item without sending. OutboxSent runs in the transaction that
+// marks the item sent (to record consent evidence).
 type OutboxMails interface {
 	ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
 	OutboxSent(ctx context.Context, tx *db.Tx, it db.OutboxItem, messageID string) error
@@ -122,8 +123,14 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 		return nil
 	}
 	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
+	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}
+	if it.Kind == db.OutboxKindWelcome {
+		// A welcome is a list mail: one-click unsubscribe and List-Id
+		// like a column; a confirmation mail is not, and has none.
+		env.UnsubscribeURL = m.unsubscribeURL(it.SubscriberID)
+	}
 	var buf bytes.Buffer
-	if err := m.composer.compose(envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}, &buf); err != nil {
+	if err := m.composer.compose(env, &buf); err != nil {
 		m.outboxWrite(bg, func(tx *db.Tx) error {
 			return db.MarkOutboxFailed(bg, tx, it.ID, oneLine("not sent: "+err.Error()), false)
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -49,18 +50,20 @@ func TestOutboxWorker(t *testing.T) {
 		}
 		return nil
 	}
-	var outboxIDs []int64
+	all := append(append(append(ids, gone...), bad...), grey...)
+	emails := map[int64]string{}
+	for _, id := range all {
+		sub, err := e.store.FindByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emails[id] = sub.Email
+	}
 	err := e.db.InTx(ctx, func(tx *db.Tx) error {
-		for _, id := range append(append(append(ids, gone...), bad...), grey...) {
-			var email string
-			if err := tx.QueryRow(`SELECT email FROM subscribers WHERE id = ?`, id).Scan(&email); err != nil {
+		for _, id := range all {
+			if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: emails[id]}); err != nil {
 				return err
 			}
-			oid, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: email})
-			if err != nil {
-				return err
-			}
-			outboxIDs = append(outboxIDs, oid)
 		}
 		return nil
 	})
@@ -75,7 +78,7 @@ func TestOutboxWorker(t *testing.T) {
 		defer close(done)
 		m.RunOutbox(wctx, oc, 20*time.Millisecond)
 	}()
-	eventually(t, "the outbox to drain", func() bool {
+	testkit.Eventually(t, "the outbox to drain", func() bool {
 		n, err := db.OutboxDepth(ctx, e.db)
 		return err == nil && n[db.OutboxKindConfirm] == 0
 	})
@@ -83,19 +86,17 @@ func TestOutboxWorker(t *testing.T) {
 	<-done
 
 	states := map[string]string{}
-	rows, err := e.db.SQL().Query(`SELECT recipient, state, last_reply, message_id FROM outbox`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var r, s, reply, mid string
-		rows.Scan(&r, &s, &reply, &mid)
-		states[r] = s + "|" + reply
-		if s == "sent" && !strings.HasPrefix(mid, "o") {
-			t.Errorf("%s sent with message id %q", r, mid)
+	for _, id := range all {
+		mails, err := db.SubscriberOutbox(ctx, e.db, id)
+		if err != nil || len(mails) != 1 {
+			t.Fatalf("outbox of %s: %+v, %v", emails[id], mails, err)
+		}
+		r, s := emails[id], mails[0]
+		states[r] = s.State + "|" + s.LastReply
+		if s.State == "sent" && !strings.HasPrefix(s.MessageID, "o") {
+			t.Errorf("%s sent with message id %q", r, s.MessageID)
 		}
 	}
-	rows.Close()
 	for _, r := range []string{"p0@example.net", "p1@example.net", "p2@example.net", "grey0@example.net"} {
 		if !strings.HasPrefix(states[r], "sent|250") {
 			t.Errorf("%s: %s", r, states[r])
@@ -107,7 +108,7 @@ func TestOutboxWorker(t *testing.T) {
 	if !strings.HasPrefix(states["nouser0@example.net"], "failed|550 5.1.1") {
 		t.Errorf("refused item: %s", states["nouser0@example.net"])
 	}
-	if got := subscriberStatus(t, e.db, bad[0]); got != "bounced" {
+	if got := e.subscriberStatus(bad[0]); got != subscribers.StatusBounced {
 		t.Errorf("refused subscriber is %s", got)
 	}
 	if len(oc.sent) != 4 {
@@ -117,7 +118,7 @@ func TestOutboxWorker(t *testing.T) {
 	if len(got) != 4 || len(got["grey0@example.net"]) != 1 {
 		t.Errorf("received %d recipients", len(got))
 	}
-	msg := parse(t, got["p0@example.net"][0].Data)
+	msg := testkit.ParseMail(t, got["p0@example.net"][0].Data)
 	if msg.Header.Get("List-Unsubscribe") != "" || msg.Header.Get("Auto-Submitted") != "" {
 		t.Error("confirmation mail carries list headers")
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -35,16 +36,17 @@ func TestSchedulerPicksUpNewColumnOnce(t *testing.T) {
 	subjects := func() map[string]int {
 		out := map[string]int{}
 		for _, msg := range e.srv.Messages() {
-			out[parse(t, msg.Data).Header.Get("Message-Id")[:5]]++
+			out[testkit.ParseMail(t, msg.Data).Header.Get("Message-Id")[:5]]++
 		}
 		return out
 	}
 	// First run: only the newest due column goes out.
-	eventually(t, "column 030 to everyone", func() bool { return subjects()["<c30."] == 10 })
+	testkit.Eventually(t, "column 030 to everyone", func() bool { return subjects()["<c30."] == 10 })
 	e.writeColumn(31, "Neu dazu")
-	eventually(t, "column 031 to everyone", func() bool { return subjects()["<c31."] == 10 })
+	testkit.Eventually(t, "column 031 to everyone", func() bool { return subjects()["<c31."] == 10 })
 	// Let a few more ticks pass: nothing is sent again.
-	sentCols, _ := e.campaigns().SentColumns(context.Background())
+	camps, _ := e.campaigns().List(context.Background(), CampaignFilter{})
+	sentCols := HistoryOf(camps).Sent
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -81,7 +83,7 @@ func TestRetryLoopResumesUnfinishedCampaign(t *testing.T) {
 	}
 	s.Start(context.Background())
 	defer s.Stop()
-	eventually(t, "the campaign to finish", func() bool {
+	testkit.Eventually(t, "the campaign to finish", func() bool {
 		c, err := e.campaigns().Find(context.Background(), 31)
 		return err == nil && c.Finished()
 	})

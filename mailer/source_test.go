@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"newsletter/columns"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -25,7 +26,7 @@ func stopMidway(t *testing.T, e *testEnv, m *Mailer, c *Campaign, n int) int {
 		_, err := m.RunCampaign(ctx, c, RunOptions{Wait: time.Minute})
 		done <- err
 	}()
-	eventually(t, "some messages", func() bool { return e.srv.Count() >= n })
+	testkit.Eventually(t, "some messages", func() bool { return e.srv.Count() >= n })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: err = %v", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -19,8 +20,8 @@ func TestSendTestRidesTheOutageTracking(t *testing.T) {
 	e.writeColumn(31, "Heiße KI-Luft")
 	col := e.column(31)
 	e.srv.Stop()
-	var logs syncBuffer
-	m := e.mailer(func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	var logs testkit.SyncBuffer
+	m := e.mailer(func(o *Options) { o.Logger = logs.Logger(slog.LevelInfo) })
 	ctx := context.Background()
 
 	err := m.SendTest(ctx, col, "probe@example.com")
@@ -46,14 +47,14 @@ func TestSendTestRidesTheOutageTracking(t *testing.T) {
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the next connection round", func() bool { return m.sender.outage.wait() == 0 })
+	testkit.Eventually(t, "the next connection round", func() bool { return m.sender.outage.wait() == 0 })
 	if err := m.SendTest(ctx, col, "a0@example.net"); err != nil {
 		t.Fatal(err)
 	}
 	if e.srv.Count() != 1 || countLines(logs.String(), "INFO", "SMTP server reachable again") != 1 {
 		t.Errorf("%d messages; log:\n%s", e.srv.Count(), logs.String())
 	}
-	subject := parse(t, e.srv.Messages()[0].Data).Header.Get("Subject")
+	subject := testkit.ParseMail(t, e.srv.Messages()[0].Data).Header.Get("Subject")
 	if !strings.Contains(subject, "[Test]") {
 		t.Errorf("subject %q is not marked as a test copy", subject)
 	}

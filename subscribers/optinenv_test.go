@@ -2,32 +2,20 @@ package subscribers_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
 
-// manualClock is a clock the test moves; nothing sleeps.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// optInEnv is double opt-in on a real SQLite file with a manual clock.
+// optInEnv is double opt-in on a real SQLite file with a clock the test
+// moves.
 type optInEnv struct {
 	t     testing.TB
-	clock *manualClock
+	clock *testkit.Clock
 	db    *db.DB
 	store *subscribers.Store
 	pages *templates.Pages
@@ -36,8 +24,9 @@ type optInEnv struct {
 
 func newOptInEnv(t testing.TB) *optInEnv {
 	t.Helper()
-	clock := &manualClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	st, d := newStoreDB(t, db.WithClock(clock.Now))
+	clock := testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	d := testkit.OpenDB(t, clock)
+	st := testkit.NewStore(t, d)
 	pages, err := templates.LoadPages(templates.PageOptions{ListName: "KNIEPUNKT", Imprint: "Impressum"})
 	if err != nil {
 		t.Fatal(err)
@@ -66,23 +55,4 @@ func (e *optInEnv) count(query string, args ...any) int {
 		e.t.Fatalf("%s: %v", query, err)
 	}
 	return n
-}
-
-// pendingOutbox returns the pending outbox rows, oldest first.
-func (e *optInEnv) pendingOutbox() []db.OutboxItem {
-	e.t.Helper()
-	rows, err := e.db.SQL().Query(`SELECT id, kind, subscriber_id, recipient, payload, attempts FROM outbox WHERE state = 'pending' ORDER BY id`)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []db.OutboxItem
-	for rows.Next() {
-		var it db.OutboxItem
-		if err := rows.Scan(&it.ID, &it.Kind, &it.SubscriberID, &it.Recipient, &it.Payload, &it.Attempts); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, it)
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"testing"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -25,7 +26,7 @@ var oldTokens = map[int64]string{
 // An unsubscribe token shows nothing of the row id: not its value, and not
 // its size through the token's length.
 func TestUnsubscribeTokenHidesRowID(t *testing.T) {
-	_, d := newStoreDB(t)
+	d := testkit.OpenDB(t, nil)
 	st := subscribers.NewStore(d, []byte(oldKey))
 	var length int
 	for _, id := range []int64{1, 2, 42, 300, 1 << 40} {
@@ -53,7 +54,7 @@ func TestUnsubscribeTokenHidesRowID(t *testing.T) {
 
 // Links in mails sent before keep working, and still only with the key.
 func TestOldUnsubscribeTokensStillWork(t *testing.T) {
-	_, d := newStoreDB(t)
+	d := testkit.OpenDB(t, nil)
 	st := subscribers.NewStore(d, []byte(oldKey))
 	other := subscribers.NewStore(d, []byte("another installation"))
 	for id, tok := range oldTokens {

@@ -3,16 +3,14 @@ package subscribers_test
 import (
 	"context"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
-
-var confirmTokenRE = regexp.MustCompile(`/confirm\?token=([A-Za-z0-9_%-]+)`)
 
 // composeToken renders the queued confirmation mail it and returns the
 // token its link carries and the mail's subject.
@@ -22,14 +20,11 @@ func (e *optInEnv) composeToken(it db.OutboxItem) (tok, subject string) {
 	if err != nil {
 		e.t.Fatalf("compose %d: %v", it.ID, err)
 	}
-	match := confirmTokenRE.FindStringSubmatch(m.Text)
-	if match == nil {
-		e.t.Fatalf("no confirm link in:\n%s", m.Text)
-	}
-	tok, err = url.QueryUnescape(match[1])
+	u, err := url.Parse(testkit.ConfirmLink(e.t, m.Text))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	tok = u.Query().Get("token")
 	return tok, m.Subject
 }
 
@@ -61,7 +56,7 @@ func TestResubmitNeverChangesPendingRow(t *testing.T) {
 			if err != nil || len(reqs) != 2 || reqs[0].Name != "Lea" || reqs[1].Name != "Mallory" || reqs[1].Lang != "en" || reqs[1].Client != "203.0.113.5" {
 				t.Fatalf("requests %+v, %v", reqs, err)
 			}
-			items := e.pendingOutbox()
+			items := testkit.DueOutbox(t, e.db)
 			if len(items) != 2 {
 				t.Fatalf("outbox %d, want 2", len(items))
 			}
@@ -97,7 +92,7 @@ func TestConfirmedRequestNameWins(t *testing.T) {
 	e := newOptInEnv(t)
 	e.subscribe("neu@example.org", "Spam-Name", "en", "203.0.113.5")
 	e.subscribe("neu@example.org", "", "de", "192.0.2.1")
-	items := e.pendingOutbox()
+	items := testkit.DueOutbox(t, e.db)
 	tok, _ := e.composeToken(items[1])
 	if _, err := e.optin.Confirm(ctx, tok, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
@@ -117,7 +112,7 @@ func TestConfirmedRequestNameWins(t *testing.T) {
 	if s := e.find("back@example.org"); s.Status != subscribers.StatusPending || s.Lang != "de" {
 		t.Fatalf("re-subscribe: %+v", s)
 	}
-	items = e.pendingOutbox()
+	items = testkit.DueOutbox(t, e.db)
 	tok, _ = e.composeToken(items[len(items)-1])
 	if _, err := e.optin.Confirm(ctx, tok, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
@@ -134,7 +129,7 @@ func TestPurgeDropsSpentRequests(t *testing.T) {
 	e := newOptInEnv(t)
 	e.subscribe("early@example.org", "Early", "de", "192.0.2.1")
 	e.subscribe("late@example.org", "Late", "de", "192.0.2.2")
-	items := e.pendingOutbox()
+	items := testkit.DueOutbox(t, e.db)
 	e.composeToken(items[0])
 	e.clock.Add(3 * 24 * time.Hour)
 	e.composeToken(items[1]) // a retry, three days on: its link lives until day 10

@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -72,11 +73,42 @@ func (s *Server) handleArchiveColumn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.lang(r), errPageNotFound)
 		return
 	}
-	view := newColumnView(col)
-	if view.BodyHTML, err = s.bodies.BodyHTML(col); err != nil {
+	body, err := s.bodies.get(r.Context(), col)
+	if err != nil {
 		s.fail(w, r, s.lang(r), err)
 		return
 	}
+	// The page is rendered around a marker, and the kept article is
+	// written in its place: a request costs the page (a few KB), not the
+	// article, which may be megabytes.
+	lang := s.lang(r)
+	view := newColumnView(col)
+	view.BodyHTML = columnBodyMarker
+	page, ok := s.renderPage(w, r, "column", lang, "", view)
+	if !ok {
+		return
+	}
+	pieces := strings.Split(page, string(columnBodyMarker))
+	if len(pieces) == 1 {
+		// A --templates column.html that shows the article otherwise than
+		// as the default does: render it whole.
+		view.BodyHTML = template.HTML(body)
+		if page, ok = s.renderPage(w, r, "column", lang, "", view); !ok {
+			return
+		}
+		pieces = []string{page}
+	}
+	parts := make([][]byte, 0, 2*len(pieces)-1)
+	for i, p := range pieces {
+		if i > 0 {
+			parts = append(parts, body)
+		}
+		parts = append(parts, []byte(p))
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	s.render(w, r, http.StatusOK, "column", s.lang(r), "", view)
+	s.writePage(w, http.StatusOK, lang, parts...)
 }
+
+// columnBodyMarker stands for the article on the column page. Text from
+// columns and settings is escaped in pages, so only this can write it.
+const columnBodyMarker = template.HTML("<!--newsletter:column-body-->")

@@ -15,6 +15,7 @@ var (
 	errTooManyRequests  = errors.New("too many requests from this client")
 	errUnsubscribeLink  = errors.New("unsubscribe link")
 	errBadForm          = errors.New("unreadable form")
+	errForeignOrigin    = errors.New("form posted from a foreign origin")
 )
 
 // badForm marks a request body we could not parse as the client's fault
@@ -56,6 +57,8 @@ func httpErrorFor(err error) (he httpError, known bool) {
 		return httpError{http.StatusNotFound, "not_found_title", "not_found_text", false}, true
 	case errors.Is(err, errBadForm):
 		return httpError{http.StatusBadRequest, "bad_form_title", "bad_form_text", false}, true
+	case errors.Is(err, errForeignOrigin):
+		return httpError{http.StatusForbidden, "foreign_origin_title", "foreign_origin_text", false}, true
 	case errors.Is(err, errMethodNotAllowed):
 		return httpError{http.StatusMethodNotAllowed, "method_title", "method_text", false}, true
 	}

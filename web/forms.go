@@ -78,14 +78,26 @@ type tokenForm struct {
 // parseTokenForm reads the token from the query string or the form body
 // (urlencoded or multipart, as RFC 8058 allows both).
 func parseTokenForm(r *http.Request) (tokenForm, error) {
-	err := r.ParseMultipartForm(DefaultMaxBody)
+	// ParseMultipartForm would drop ParseForm's error for a body that is
+	// not multipart, and with it the one that says the body is too big.
+	var err error
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		err = r.ParseMultipartForm(DefaultMaxBody)
+	} else {
+		err = r.ParseForm()
+	}
+	// Too big is 413 on every route, even with a token in the URL.
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return tokenForm{}, err
+	}
 	f := tokenForm{OneClick: strings.EqualFold(r.PostForm.Get("List-Unsubscribe"), "One-Click")}
 	// The link's token decides; a body we cannot read must not stop a
 	// one-click unsubscribe whose token is in the URL.
 	if f.Token = r.URL.Query().Get("token"); f.Token != "" {
 		return f, nil
 	}
-	if err != nil && !errors.Is(err, http.ErrNotMultipart) {
+	if err != nil {
 		return f, badForm(err)
 	}
 	f.Token = r.PostForm.Get("token")

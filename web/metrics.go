@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"newsletter/db"
@@ -52,6 +53,33 @@ func NewMetrics(reg prometheus.Registerer, subs SubscriberCounts, d *db.DB, log 
 		}
 	}
 	return m, nil
+}
+
+// otherLabel stands for every method and route we do not serve. Labels
+// come from the request, so anything unbounded in them (a made-up method,
+// a random path) would make a new series per request, kept for good.
+const otherLabel = "other"
+
+// methodLabel is the method as a metric label: the standard methods by
+// name, anything else "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return otherLabel
+}
+
+// routeLabel is the route as a metric label: chi's pattern ("/archive/{number}"),
+// or "other" when no route matched (404, an unknown method).
+func routeLabel(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return otherLabel
 }
 
 func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {

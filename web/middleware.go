@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/go-chi/httprate"
@@ -104,12 +103,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
 		if s.metrics != nil {
-			s.metrics.observeRequest(r.Method, route, status, d)
+			s.metrics.observeRequest(methodLabel(r.Method), routeLabel(r), status, d)
 		}
 		s.log.LogAttrs(r.Context(), levelFor(status), "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
@@ -131,8 +126,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// allowOrigins lets the author's own site post the form with a script
-// (CORS); a plain HTML form posts from anywhere without it.
+// allowOrigins lets the author's own site post the subscribe form with a
+// script (CORS); a plain HTML form posts without it. It runs before the
+// routes, ahead of limitBody, so that a script also reads a 413; the
+// preflight goes on to the OPTIONS route.
 func (s *Server) allowOrigins() func(http.Handler) http.Handler {
 	if len(s.cfg.AllowedOrigins) == 0 {
 		return passThrough
@@ -142,6 +139,9 @@ func (s *Server) allowOrigins() func(http.Handler) http.Handler {
 		AllowedMethods: []string{http.MethodPost},
 		AllowedHeaders: []string{"Accept", "Content-Type"},
 		MaxAge:         600,
+		// Only the form may be posted or read from other sites.
+		AllowOriginFunc:    func(r *http.Request, origin string) bool { return r.URL.Path == "/subscribe" && s.corsAllowed(origin) },
+		OptionsPassthrough: true,
 	})
 }
 

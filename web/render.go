@@ -3,8 +3,8 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"newsletter/templates"
@@ -47,16 +47,41 @@ func negotiateLang(header string, have []string) string {
 // render writes a page with status. Rendering goes to a buffer first, so a
 // template error becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, lang, titleKey string, data any) {
+	if page, ok := s.renderPage(w, r, name, lang, titleKey, data); ok {
+		s.writePage(w, status, lang, []byte(page))
+	}
+}
+
+// renderPage renders a page into a string; when that fails it answers 500
+// and reports false.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name, lang, titleKey string, data any) (string, bool) {
 	var buf strings.Builder
 	if err := s.pages.Render(&buf, name, lang, titleKey, data); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return "", false
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", s.pages.Lang(lang))
+	return buf.String(), true
+}
+
+// writePage writes a rendered page, given in parts that are written one
+// after the other.
+func (s *Server) writePage(w http.ResponseWriter, status int, lang string, parts ...[]byte) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", s.pages.Lang(lang))
+	h.Set("Content-Length", strconv.Itoa(n))
+	varyLanguage(h)
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, buf.String())
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return // the client went away
+		}
+	}
 }
 
 // handleCSS serves the one stylesheet of the pages.
@@ -79,8 +104,25 @@ type jsonAnswer struct {
 	Errors  map[string]string `json:"errors,omitempty"` // field → message
 }
 
+// writeJSON writes v; every JSON answer carries words in the reader's
+// language.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	varyLanguage(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// varyLanguage tells caches that the answer follows Accept-Language: every
+// page and JSON answer is in the language lang negotiates, and the archive
+// is Cache-Control: public.
+func varyLanguage(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "Accept-Language") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept-Language")
 }

@@ -11,14 +11,16 @@ import (
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	// HEAD is answered like GET (link checkers use it); it changes nothing.
-	r.Use(s.recoverPanics, s.logRequests, securityHeaders, s.findClientIP, middleware.GetHead)
+	// Every route refuses an oversized body with 413, declared or chunked.
+	r.Use(s.recoverPanics, s.logRequests, securityHeaders, s.allowOrigins(), s.limitBody, s.findClientIP, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errPageNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errMethodNotAllowed) })
 
-	// Subscribe: the form, and its POST from our page or an embedded form.
+	// Subscribe: the form, and its POST from our page or an embedded form
+	// on --allowed-origins; the form POSTs from other sites get 403.
 	r.Get("/", s.handleIndex)
 	r.Group(func(r chi.Router) {
-		r.Use(s.allowOrigins(), s.limitBody, s.limitPerIP())
+		r.Use(s.checkOrigin, s.limitPerIP())
 		r.Post("/subscribe", s.handleSubscribe)
 		if len(s.cfg.AllowedOrigins) > 0 {
 			r.Options("/subscribe", func(http.ResponseWriter, *http.Request) {}) // the CORS preflight
@@ -27,13 +29,16 @@ func (s *Server) Handler() http.Handler {
 
 	// Double opt-in and leaving: GET shows a button, only POST acts.
 	r.Get("/confirm", s.handleConfirmPage)
-	r.With(s.limitBody).Post("/confirm", s.handleConfirm)
+	r.With(s.checkOrigin).Post("/confirm", s.handleConfirm)
 	r.Get("/unsubscribe", s.handleUnsubscribePage)
-	r.With(s.limitBody).Post("/unsubscribe", s.handleUnsubscribe) // also the RFC 8058 one-click target
+	// Also the RFC 8058 one-click target: the handler checks the Origin of
+	// all but one-click posts.
+	r.Post("/unsubscribe", s.handleUnsubscribe)
 
 	// The sent columns ("view in browser" links point here).
 	r.Get("/archive", s.handleArchive)
 	r.Get("/archive/{number}", s.handleArchiveColumn)
+	r.Get("/archive.atom", s.handleArchiveFeed)
 	r.Get("/static/style.css", s.handleCSS)
 
 	// Operations.

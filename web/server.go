@@ -36,7 +36,8 @@ type Health interface {
 
 // Archive gives the columns that have been sent, newest first. The web
 // side shows nothing else, so an unpublished column never leaks through
-// /archive.
+// /archive. A sent column never changes: its number names it, and its
+// article is rendered once and kept (up to Config.ArchiveCacheBytes).
 type Archive interface {
 	Sent(ctx context.Context) ([]*columns.Column, error)
 }
@@ -60,6 +61,7 @@ type Deps struct {
 	Pages          *templates.Pages // required
 	Health         Health           // required
 	Archive        Archive          // nil: the archive is empty
+	Feed           ArchiveFeed      // nil: /archive.atom has no entries
 	Bodies         BodyRenderer     // required with Archive
 	Metrics        *Metrics         // nil: no request metrics
 	MetricsHandler http.Handler     // serves /metrics; nil: 404
@@ -69,15 +71,18 @@ type Deps struct {
 // Server serves the subscription forms, confirm and unsubscribe pages, the
 // archive, health and metrics. Build it with New; Handler gives the routes.
 type Server struct {
-	cfg     Config
-	optin   OptIn
-	pages   *templates.Pages
-	health  Health
-	archive Archive
-	bodies  BodyRenderer
-	metrics *Metrics
-	promh   http.Handler
-	log     *slog.Logger
+	cfg        Config
+	optin      OptIn
+	pages      *templates.Pages
+	health     Health
+	archive    Archive
+	feed       ArchiveFeed
+	bodies     *bodyCache
+	metrics    *Metrics
+	promh      http.Handler
+	log        *slog.Logger
+	allowed    originSet // Config.AllowedOrigins
+	baseOrigin string    // Config.BaseURL's origin; "" if none
 }
 
 // New returns the web side.
@@ -85,8 +90,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.OptIn == nil || deps.Pages == nil || deps.Health == nil {
 		return nil, errors.New("web: OptIn, Pages and Health are required")
 	}
-	if deps.Archive != nil && deps.Bodies == nil {
-		return nil, errors.New("web: an Archive needs Bodies to render its pages")
+	if (deps.Archive != nil || deps.Feed != nil) && deps.Bodies == nil {
+		return nil, errors.New("web: an Archive or Feed needs Bodies to render its pages")
+	}
+	var baseOrigin string
+	if cfg.BaseURL != "" {
+		var err error
+		if baseOrigin, err = originOf(cfg.BaseURL); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ArchiveCacheBytes <= 0 {
+		cfg.ArchiveCacheBytes = DefaultArchiveCache
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -97,7 +112,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, bodies: deps.Bodies,
+		archive: deps.Archive, feed: deps.Feed, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
+		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil
 }

@@ -25,12 +25,23 @@ func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 // one-click target that mail clients POST to with the body
 // "List-Unsubscribe=One-Click": so it answers 200 with no redirect, sets no
 // cookie and needs no CSRF token; the token in the URL is the capability.
+// The page's own button (no one-click body) is a form POST like the others
+// and must come from our pages.
 func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
 	f, err := parseTokenForm(r)
 	if err != nil {
 		s.fail(w, r, lang, err)
 		return
+	}
+	// A one-click post comes from the mail provider: from its servers
+	// (no Origin) or from the reader's webmail (its own origin). The token
+	// in the URL is the capability, so its Origin does not matter.
+	if !f.OneClick {
+		if err := s.originError(r); err != nil {
+			s.fail(w, r, lang, err)
+			return
+		}
 	}
 	if l, err := s.optin.CheckUnsubscribeToken(r.Context(), f.Token); err != nil {
 		s.fail(w, r, lang, fmt.Errorf("%w: %w", errUnsubscribeLink, err))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"newsletter/db"
 	"newsletter/mailer"
 	"newsletter/templates"
 )
@@ -13,20 +14,32 @@ import (
 // Intervals of serve's background loops.
 const (
 	retryEvery  = 5 * time.Second // due retries and resumed campaigns
-	outboxEvery = 2 * time.Second // confirmation mails
+	outboxEvery = 2 * time.Second // confirmation and welcome mails
 )
+
+// outboxParts are what serve's outbox worker composes its mails from.
+type outboxParts struct {
+	confirm mailer.OutboxMails     // confirmation mails (subscribers.OptIn)
+	welcome *templates.WelcomeMail // welcome templates; nil with --welcome off
+	archive *mailer.Archive        // the newest sent column for the welcome
+}
 
 // runBackground is serve's delivery side: the cron scheduler, the retry
 // loop (due retries are sent within seconds, not on the weekly schedule;
 // an unfinished campaign resumes at start-up) and the outbox worker for
-// composer's confirmation mails; column mails are rendered with renderer.
+// confirmation and welcome mails; column mails are rendered with renderer.
 // It blocks until ctx ends, then waits for messages in flight to be
 // finished and recorded, and returns nil.
-func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, composer mailer.OutboxMails, reg prometheus.Registerer) error {
+func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, outbox outboxParts, reg prometheus.Registerer) error {
 	m, err := newMailer(env, app, renderer)
 	if err != nil {
 		return err
 	}
+	welcome, err := m.NewWelcome(env.Cfg.Welcome, outbox.archive, outbox.welcome)
+	if err != nil {
+		return err
+	}
+	mails := mailer.OutboxByKind{db.OutboxKindConfirm: outbox.confirm, db.OutboxKindWelcome: welcome}
 	if err := m.RegisterMetrics(reg); err != nil {
 		return err
 	}
@@ -38,9 +51,7 @@ func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if composer != nil {
-			m.RunOutbox(ctx, composer, outboxEvery)
-		}
+		m.RunOutbox(ctx, mails, outboxEvery)
 	}()
 	<-ctx.Done()
 	sched.Stop()

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -31,7 +29,7 @@ import (
 //	go test -run '^$' -bench SubscribeDuringCampaign -benchtime 20000x ./cmd/newsletter/
 func BenchmarkSubscribeDuringCampaign(b *testing.B) {
 	const audience = 20_000
-	smtpSrv := startSMTPTest(b)
+	smtpSrv := testkit.StartSMTP(b)
 	smtpSrv.Discard = true
 	dbPath, columns := serveFolder(b)
 	sample, err := os.ReadFile(filepath.Join("..", "..", "templates", "testdata", "030-heisse-ki-luft.txt"))
@@ -41,7 +39,9 @@ func BenchmarkSubscribeDuringCampaign(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(columns, "030-heisse-ki-luft.txt"), sample, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	seedActive(b, dbPath, audience)
+	d := testkit.OpenDBFile(b, dbPath, nil)
+	testkit.ImportSubscribers(b, testkit.NewStore(b, d), "leser", audience, subscribers.StatusActive)
+	d.Close() // serve opens the file itself
 
 	p := startServe(b, dbPath, columns, smtpSrv.Addr, "--ip-rate-limit", "0", "--trusted-proxies", "127.0.0.1", "--schedule", "@every 1s", "--workers", "4")
 	// Wait until the campaign is under way.
@@ -102,28 +102,4 @@ func BenchmarkSubscribeDuringCampaign(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(sentDuring)/elapsed.Seconds(), "campaign-msgs/s")
-}
-
-// seedActive adds n confirmed subscribers through the store's import.
-func seedActive(b *testing.B, dbPath string, n int) {
-	b.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, dbPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var csv bytes.Buffer
-	csv.WriteString("email,status\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&csv, "leser%06d@example.org,active\n", i)
-	}
-	res, err := subscribers.NewStore(d, key).Import(ctx, &csv, subscribers.ImportOptions{ConsentNote: "benchmark"}, nil)
-	if err != nil || res.Added != n {
-		b.Fatalf("seed: %+v %v", res, err)
-	}
 }

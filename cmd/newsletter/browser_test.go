@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -37,7 +37,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	t.Setenv("TMPDIR", tmp)
 
-	smtpSrv := startSMTPTest(t)
+	smtpSrv := testkit.StartSMTP(t)
 	dbPath, columns := serveFolder(t)
 	p := startServe(t, dbPath, columns, smtpSrv.Addr)
 
@@ -77,7 +77,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 		t.Fatalf("after subscribing: heading %q", h1)
 	}
 
-	link := confirmLinkIn(t, waitMail(t, smtpSrv, rcpt))
+	link := testkit.ConfirmLink(t, testkit.MailText(t, smtpSrv.WaitMail(t, rcpt).Data))
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/confirm"] button`)),
@@ -136,18 +136,10 @@ func heading(ctx context.Context, t *testing.T) string {
 // unsubscribeToken is the token a column mail to email would carry.
 func unsubscribeToken(t testing.TB, dbPath, email string) string {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testkit.OpenDBFile(t, dbPath, nil)
 	defer d.Close()
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := subscribers.NewStore(d, key)
-	sub, err := st.FindByEmail(ctx, email)
+	st := testkit.NewStore(t, d)
+	sub, err := st.FindByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"newsletter/db"
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
+	"newsletter/mailer"
+	"newsletter/subscribers"
 )
 
 // TestSendCrashChild is not a test: TestSendSurvivesKill runs the test
@@ -32,10 +32,10 @@ func TestSendCrashChild(t *testing.T) {
 // one column and an SMTP server.
 type sendFixture struct {
 	dir, dbPath, columns string
-	srv                  *smtptest.Server
+	srv                  *testkit.SMTPServer
 }
 
-func newSendFixture(t *testing.T, subscribers int) *sendFixture {
+func newSendFixture(t *testing.T, n int) *sendFixture {
 	t.Helper()
 	f := &sendFixture{dir: t.TempDir()}
 	f.dbPath = filepath.Join(f.dir, "n.db")
@@ -44,29 +44,10 @@ func newSendFixture(t *testing.T, subscribers int) *sendFixture {
 		t.Fatal(err)
 	}
 	f.writeColumn(t, 31, "Heiße KI-Luft", "")
-	d, err := db.Open(context.Background(), f.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	err = d.InTx(context.Background(), func(tx *db.Tx) error {
-		for i := range subscribers {
-			email := fmt.Sprintf("leser%d@example.net", i)
-			if _, err := tx.Exec(`INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-				VALUES (?, ?, ?, 'active', 'de', ?, ?)`, email, email, fmt.Sprintf("Leser %d", i), tx.NowText(), tx.NowText()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv = smtptest.New()
-	if err := f.srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.srv.Stop)
+	d := testkit.OpenDBFile(t, f.dbPath, nil)
+	testkit.ImportSubscribers(t, testkit.NewStore(t, d), "leser", n, subscribers.StatusActive)
+	d.Close() // the runs under test open the file themselves
+	f.srv = testkit.StartSMTP(t)
 	return f
 }
 
@@ -156,11 +137,7 @@ func TestSendSurvivesKill(t *testing.T) {
 		dups += len(msgs) - 1
 		ids := map[string]bool{}
 		for _, m := range msgs {
-			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[msg.Header.Get("Message-Id")] = true
+			ids[testkit.ParseMail(t, m.Data).Header.Get("Message-Id")] = true
 		}
 		if len(ids) != 1 {
 			t.Errorf("%s got %d copies with different Message-IDs %v", rcpt, len(msgs), ids)
@@ -171,14 +148,13 @@ func TestSendSurvivesKill(t *testing.T) {
 	}
 	t.Logf("killed after %d messages; %d duplicates", atKill, dups)
 
-	d, err := db.Open(context.Background(), f.dbPath)
+	cs := mailer.NewCampaignStore(testkit.OpenDBFile(t, f.dbPath, nil))
+	c, err := cs.Find(context.Background(), 31)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	var sent, other int
-	d.SQL().QueryRow(`SELECT COUNT(*) FILTER (WHERE state = 'sent'), COUNT(*) FILTER (WHERE state <> 'sent') FROM deliveries`).Scan(&sent, &other)
-	if sent != n || other != 0 {
-		t.Errorf("delivery log: %d sent, %d not sent", sent, other)
+	counts, err := cs.Counts(context.Background(), c.ID)
+	if sent, other := counts.Sent, counts.Total()-counts.Sent; err != nil || sent != n || other != 0 {
+		t.Errorf("delivery log: %d sent, %d not sent (%v)", sent, other, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -176,7 +177,7 @@ func TestEndToEndMailpit(t *testing.T) {
 	if !strings.Contains(m.Subject, "KNIEPUNKT") || !strings.Contains(m.Text, "Hallo,") || strings.Contains(m.Text, "Erika") || !strings.Contains(m.Text, "Musterweg 1") {
 		t.Errorf("mail: %q\n%s", m.Subject, m.Text)
 	}
-	link := regexp.MustCompile(`https?://\S+/confirm\?token=[A-Za-z0-9_-]+`).FindString(m.Text)
+	link := testkit.ConfirmLink(t, m.Text)
 	if !strings.HasPrefix(link, p.URL+"/confirm?token=") || !strings.Contains(m.HTML, link) {
 		t.Fatalf("confirm link %q (text) not in HTML part too", link)
 	}

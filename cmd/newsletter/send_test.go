@@ -5,14 +5,14 @@ import (
 	"context"
 	"fmt"
 	"mime"
-	"net/mail"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 
-	"newsletter/db"
+	"newsletter/internal/testkit"
+	"newsletter/subscribers"
 )
 
 // runSend runs the CLI with the fixture's configuration.
@@ -53,9 +53,8 @@ func TestSendCommand(t *testing.T) {
 	if got := f.srv.Messages()[0].To; got != "probe@example.com" {
 		t.Fatalf("test copy went to %s", got)
 	}
-	if msg, err := mail.ReadMessage(bytes.NewReader(f.srv.Messages()[0].Data)); err != nil {
-		t.Fatal(err)
-	} else if subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); !strings.HasPrefix(subj, "[Test] KNIEPUNKT 031") {
+	msg := testkit.ParseMail(t, f.srv.Messages()[0].Data)
+	if subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); !strings.HasPrefix(subj, "[Test] KNIEPUNKT 031") {
 		t.Errorf("test copy subject %q is not marked", subj)
 	}
 
@@ -224,17 +223,9 @@ func TestSendDryRunSingularAndResume(t *testing.T) {
 func TestSendDryRunManySubscribers(t *testing.T) {
 	const n = 2500
 	f := newSendFixture(t, 0)
-	d, err := db.Open(context.Background(), f.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = d.SQL().Exec(`WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
-		INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-		SELECT 'l' || i || '@example.net', 'l' || i || '@example.net', '', 'active', 'de', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM seq`, n)
+	d := testkit.OpenDBFile(t, f.dbPath, nil)
+	testkit.ImportSubscribers(t, testkit.NewStore(t, d), "l", n, subscribers.StatusActive)
 	d.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out, errOut, code := f.run(t, "send", "--dry-run")
 	if code != 0 || !strings.HasSuffix(out, fmt.Sprintf("Column 031 would go to %d active subscribers.\n", n)) {
 		t.Fatalf("code %d\n%s", code, errOut)

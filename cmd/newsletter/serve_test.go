@@ -11,32 +11,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"newsletter/db"
-	"newsletter/mailer/smtptest"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
-
-// serveBuffer is an output stream several goroutines may write.
-type serveBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *serveBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *serveBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // serveProc is `newsletter serve` running through run, as main runs it.
 type serveProc struct {
 	URL, DBPath, Columns string
-	out, errs            *serveBuffer
+	out, errs            *testkit.SyncBuffer
 	cancel               context.CancelFunc
 	done                 chan int
 }
@@ -71,7 +56,7 @@ func serveFolder(t testing.TB) (dbPath, columns string) {
 func startServe(t testing.TB, dbPath, columns, smtpAddr string, extra ...string) *serveProc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &serveProc{URL: "http://" + addr, DBPath: dbPath, Columns: columns, out: &serveBuffer{}, errs: &serveBuffer{}, done: make(chan int, 1)}
+	p := &serveProc{URL: "http://" + addr, DBPath: dbPath, Columns: columns, out: &testkit.SyncBuffer{}, errs: &testkit.SyncBuffer{}, done: make(chan int, 1)}
 	args := append([]string{"newsletter", "serve", "--db", dbPath, "--columns", columns, "--listen", addr, "--base-url", p.URL,
 		"--smtp-addr", smtpAddr, "--smtp-tls", "off", "--from", "KNIEPUNKT <kolumne@example.org>", "--timezone", "UTC"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,21 +127,14 @@ func httpPostForm(t testing.TB, u string, v url.Values) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-// subscriberStatus reads a subscriber's state straight from the database
-// (WAL lets a second connection read while serve runs).
+// subscriberStatus reads a subscriber's state and evidence through the
+// store (WAL lets a second connection read while serve runs).
 func subscriberStatus(t testing.TB, dbPath, email string) (subscribers.Status, []subscribers.Event) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testkit.OpenDBFile(t, dbPath, nil)
 	defer d.Close()
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := subscribers.NewStore(d, key)
+	st := testkit.NewStore(t, d)
 	sub, err := st.FindByEmail(ctx, email)
 	if err != nil {
 		t.Fatalf("find %s: %v", email, err)
@@ -168,34 +146,8 @@ func subscriberStatus(t testing.TB, dbPath, email string) (subscribers.Status, [
 	return sub.Status, evs
 }
 
-func startSMTPTest(t testing.TB) *smtptest.Server {
-	t.Helper()
-	srv := smtptest.New()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
-}
-
-// waitMail waits until the server got a message for rcpt.
-func waitMail(t testing.TB, srv *smtptest.Server, rcpt string) []byte {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, m := range srv.Messages() {
-			if strings.EqualFold(m.To, rcpt) {
-				return m.Data
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("no mail for %s arrived", rcpt)
-	return nil
-}
-
 func TestServeSubscribeConfirmAndShutdown(t *testing.T) {
-	smtpSrv := startSMTPTest(t)
+	smtpSrv := testkit.StartSMTP(t)
 	dbPath, columns := serveFolder(t)
 	p := startServe(t, dbPath, columns, smtpSrv.Addr)
 
@@ -203,8 +155,8 @@ func TestServeSubscribeConfirmAndShutdown(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Fast geschafft") {
 		t.Fatalf("subscribe: %d\n%s", code, body)
 	}
-	raw := waitMail(t, smtpSrv, "serve@example.org")
-	link := confirmLinkIn(t, raw)
+	raw := smtpSrv.WaitMail(t, "serve@example.org").Data
+	link := testkit.ConfirmLink(t, testkit.MailText(t, raw))
 	if !strings.HasPrefix(link, p.URL+"/confirm?token=") {
 		t.Fatalf("link %s does not use --base-url %s", link, p.URL)
 	}
@@ -244,7 +196,7 @@ func TestServeSubscribeConfirmAndShutdown(t *testing.T) {
 }
 
 func TestServeArchiveShowsOnlySentColumns(t *testing.T) {
-	smtpSrv := startSMTPTest(t)
+	smtpSrv := testkit.StartSMTP(t)
 	dbPath, columns := serveFolder(t)
 	for _, n := range []int{29, 30} {
 		text := fmt.Sprintf("KNIEPUNKT %03d: Titel %d\n\nAbsatz von Kolumne %d.\n\nZum Weiterlesen:\nQuelle: https://example.com/%d\n", n, n, n, n)
@@ -252,8 +204,12 @@ func TestServeArchiveShowsOnlySentColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Column 29 goes out; 30 does not.
+	// Column 29 goes out (to one reader: send needs a list); 30 does not.
 	var out, errs bytes.Buffer
+	add := []string{"newsletter", "subscribers", "add", "leser@example.net", "--confirmed", "--consent-note", "test", "--db", dbPath}
+	if code := run(context.Background(), add, func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("subscribers add: %d\n%s%s", code, out.String(), errs.String())
+	}
 	args := []string{"newsletter", "send", "--column", "29", "--db", dbPath, "--columns", columns, "--smtp-addr", smtpSrv.Addr,
 		"--smtp-tls", "off", "--timezone", "UTC", "--from", "K <k@example.org>"}
 	if code := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {
@@ -281,27 +237,4 @@ func TestServeRefusesBadWebFlags(t *testing.T) {
 	if code != 2 || !strings.Contains(errs.String(), "--trusted-proxies") {
 		t.Errorf("exit %d, stderr %q", code, errs.String())
 	}
-}
-
-// confirmLinkIn finds the confirm link in a raw mail (text part, possibly
-// quoted-printable).
-func confirmLinkIn(t testing.TB, raw []byte) string {
-	t.Helper()
-	s := strings.ReplaceAll(string(raw), "=\r\n", "")
-	s = strings.ReplaceAll(s, "=\n", "")
-	s = strings.ReplaceAll(s, "=3D", "=")
-	i := strings.Index(s, "/confirm?token=")
-	if i < 0 {
-		t.Fatalf("no confirm link in mail:\n%s", raw)
-	}
-	start := strings.LastIndex(s[:i], "http")
-	end := i + len("/confirm?token=")
-	for end < len(s) && (isTokenChar(s[end])) {
-		end++
-	}
-	return s[start:end]
-}
-
-func isTokenChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '%'
 }

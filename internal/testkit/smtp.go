@@ -1,33 +1,39 @@
-// Package smtptest is a real SMTP server for tests and benchmarks, built on
-// github.com/emersion/go-smtp: it records what it receives and can refuse
-// recipients (4xx/5xx), drop the connection in the middle of DATA, be slow,
-// or go down and come back on the same address.
-package smtptest
+package testkit
+
+// The SMTP sink: a real server built on github.com/emersion/go-smtp that
+// records what it receives and can refuse recipients (4xx/5xx), drop the
+// connection in the middle of DATA, refuse logins, limit connections, be
+// slow, go down and come back on the same address, and speak TLS (STARTTLS
+// or implicit) with a certificate the test provides (see certs.go).
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
-// Message is one accepted message.
-type Message struct {
+// SMTPMessage is one accepted message, once per recipient.
+type SMTPMessage struct {
 	From string
-	To   string
+	To   string // the RCPT address, lower-cased
 	Data []byte
+	TLS  bool // the session was encrypted when the message came
 }
 
-// Server is a running test server.
-type Server struct {
+// SMTPServer is a test SMTP server. Set its fields before mail arrives.
+type SMTPServer struct {
 	// Addr is host:port; it stays the same across Stop and Start.
 	Addr string
 
@@ -47,12 +53,17 @@ type Server struct {
 	// login with 535 (a wrong password).
 	RefuseAuth bool
 	// AuthUser and AuthPassword, when AuthUser is set, make the server
-	// offer AUTH PLAIN (and nothing else), without TLS, accept exactly
+	// offer AUTH PLAIN (and nothing else), with or without TLS, accept exactly
 	// these credentials and refuse mail from sessions not logged in.
 	AuthUser, AuthPassword string
 	// Listen is the address Start listens on the first time; default
 	// 127.0.0.1:0.
 	Listen string
+	// TLS, if set, makes the server offer STARTTLS with this configuration
+	// (its certificate); with ImplicitTLS it speaks TLS from the first byte
+	// instead, as on port 465. Set both before Start.
+	TLS         *tls.Config
+	ImplicitTLS bool
 
 	delay    atomic.Int64 // per message, nanoseconds
 	active   atomic.Int32 // open sessions
@@ -60,19 +71,32 @@ type Server struct {
 	logins   atomic.Int64 // successful logins
 
 	mu       sync.Mutex
-	msgs     []Message
+	msgs     []SMTPMessage
 	attempts map[string]int
 	srv      *smtp.Server
 	ln       net.Listener
 	count    atomic.Int64
 }
 
-// New returns a stopped server listening on nothing yet; call Start.
-func New() *Server { return &Server{attempts: map[string]int{}} }
+// NewSMTPServer returns a stopped server listening on nothing yet; call
+// Start. StartSMTP is the usual way.
+func NewSMTPServer() *SMTPServer { return &SMTPServer{attempts: map[string]int{}} }
+
+// StartSMTP starts a server on a fresh loopback port and stops it when the
+// test ends.
+func StartSMTP(tb testing.TB) *SMTPServer {
+	tb.Helper()
+	s := NewSMTPServer()
+	if err := s.Start(); err != nil {
+		tb.Fatalf("start SMTP server: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
 
 // Start listens (on a fresh loopback port the first time, on the same
 // address after Stop) and serves in the background.
-func (s *Server) Start() error {
+func (s *SMTPServer) Start() error {
 	addr := s.Addr
 	if addr == "" {
 		addr = s.Listen
@@ -93,6 +117,9 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.Addr = l.Addr().String()
+	if s.TLS != nil && s.ImplicitTLS {
+		l = tls.NewListener(l, s.TLS)
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		if n := s.active.Add(1); s.MaxConns > 0 && int(n) > s.MaxConns {
 			s.active.Add(-1)
@@ -104,6 +131,9 @@ func (s *Server) Start() error {
 	srv.Domain = "smtptest.local"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are the point of some tests
 	srv.AllowInsecureAuth = true
+	if !s.ImplicitTLS {
+		srv.TLSConfig = s.TLS // offers STARTTLS when set
+	}
 	srv.MaxMessageBytes = 10 << 20
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
@@ -115,7 +145,7 @@ func (s *Server) Start() error {
 }
 
 // Stop closes the listener and every open connection.
-func (s *Server) Stop() {
+func (s *SMTPServer) Stop() {
 	s.mu.Lock()
 	srv, ln := s.srv, s.ln
 	s.srv, s.ln = nil, nil
@@ -129,36 +159,70 @@ func (s *Server) Stop() {
 }
 
 // SetDelay makes each message take at least d before it is accepted.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (s *SMTPServer) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Sessions is the number of SMTP sessions opened so far (connections
 // greeted, refused ones beyond MaxConns not counted).
-func (s *Server) Sessions() int { return int(s.sessions.Load()) }
+func (s *SMTPServer) Sessions() int { return int(s.sessions.Load()) }
 
 // Logins is the number of successful logins so far.
-func (s *Server) Logins() int { return int(s.logins.Load()) }
+func (s *SMTPServer) Logins() int { return int(s.logins.Load()) }
 
 // Count is the number of messages accepted so far.
-func (s *Server) Count() int { return int(s.count.Load()) }
+func (s *SMTPServer) Count() int { return int(s.count.Load()) }
 
 // Messages returns a copy of the accepted messages.
-func (s *Server) Messages() []Message {
+func (s *SMTPServer) Messages() []SMTPMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Message(nil), s.msgs...)
+	return append([]SMTPMessage(nil), s.msgs...)
 }
 
 // ByRecipient groups the accepted messages by RCPT address.
-func (s *Server) ByRecipient() map[string][]Message {
-	out := map[string][]Message{}
+func (s *SMTPServer) ByRecipient() map[string][]SMTPMessage {
+	out := map[string][]SMTPMessage{}
 	for _, m := range s.Messages() {
 		out[m.To] = append(out[m.To], m)
 	}
 	return out
 }
 
+// WaitMail waits until a message for rcpt (any case) has arrived and
+// returns the first one.
+func (s *SMTPServer) WaitMail(tb testing.TB, rcpt string) SMTPMessage {
+	tb.Helper()
+	var got SMTPMessage
+	Eventually(tb, "a mail to "+rcpt, func() bool {
+		for _, m := range s.Messages() {
+			if strings.EqualFold(m.To, rcpt) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// WaitMails waits until n messages for rcpt (any case) have arrived and
+// returns them, oldest first.
+func (s *SMTPServer) WaitMails(tb testing.TB, rcpt string, n int) []SMTPMessage {
+	tb.Helper()
+	var got []SMTPMessage
+	Eventually(tb, fmt.Sprintf("%d mails to %s", n, rcpt), func() bool {
+		got = got[:0]
+		for _, m := range s.Messages() {
+			if strings.EqualFold(m.To, rcpt) {
+				got = append(got, m)
+			}
+		}
+		return len(got) >= n
+	})
+	return got
+}
+
 type session struct {
-	s        *Server
+	s        *SMTPServer
 	conn     *smtp.Conn
 	from     string
 	to       []string
@@ -263,9 +327,10 @@ func (ss *session) Data(r io.Reader) error {
 		time.Sleep(d)
 	}
 	if !s.Discard {
+		_, encrypted := ss.conn.TLSConnectionState()
 		s.mu.Lock()
 		for _, to := range ss.to {
-			s.msgs = append(s.msgs, Message{From: ss.from, To: to, Data: data})
+			s.msgs = append(s.msgs, SMTPMessage{From: ss.from, To: to, Data: data, TLS: encrypted})
 		}
 		s.mu.Unlock()
 	}

@@ -1,0 +1,17 @@
+// Package testkit is the one set of helpers the tests of every package
+// share: a test database on a real SQLite file with a settable clock
+// (OpenDB, Clock), seeding through the subscribers store (AddSubscribers,
+// ImportSubscribers), peeks at the outbox through what db exports
+// (DueOutbox, OutboxCount, OutboxStates), an SMTP server that fails on
+// demand (StartSMTP, WaitMail, WaitMails) and speaks TLS with a test
+// certificate (ServeTLS, NewCA, SelfSignedCert), a log buffer several
+// goroutines may write (SyncBuffer) and a quiet test logger (Logger),
+// Eventually for polling, reading received mail (ParseMail, MailText,
+// ReadMail, ConfirmLink), and PeakMem for benchmarks.
+//
+// It writes no table itself: everything goes through the exported
+// functions of the package that owns the table, as production code does.
+// It imports db and subscribers only, so the tests of mailer, web and cmd
+// use it directly, and those of db and subscribers from their external
+// test packages (package db_test, package subscribers_test).
+package testkit
