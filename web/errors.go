@@ -16,6 +16,7 @@ var (
 	errUnsubscribeLink  = errors.New("unsubscribe link")
 	errBadForm          = errors.New("unreadable form")
 	errForeignOrigin    = errors.New("form posted from a foreign origin")
+	errTrailingJSON     = errors.New("data after the JSON object")
 )
 
 // badForm marks a request body we could not parse as the client's fault
