@@ -61,6 +61,7 @@ type Deps struct {
 	Pages          *templates.Pages // required
 	Health         Health           // required
 	Archive        Archive          // nil: the archive is empty
+	Holds          Holds            // nil: /hold answers 404
 	Bodies         BodyRenderer     // required with Archive
 	Metrics        *Metrics         // nil: no request metrics
 	MetricsHandler http.Handler     // serves /metrics; nil: 404
@@ -75,6 +76,7 @@ type Server struct {
 	pages      *templates.Pages
 	health     Health
 	archive    Archive
+	holds      Holds
 	bodies     *bodyCache
 	metrics    *Metrics
 	promh      http.Handler
@@ -110,7 +112,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
+		archive: deps.Archive, holds: deps.Holds, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
 		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil
