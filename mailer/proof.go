@@ -42,11 +42,10 @@ type ProofOptions struct {
 
 var _ OutboxMails = (*Proofs)(nil)
 
-// NewProofs returns the proofs of m's columns.
+// NewProofs returns the proofs of m's columns. With no address in
+// opts.To it queues none but still composes those queued before.
 func (m *Mailer) NewProofs(opts ProofOptions) (*Proofs, error) {
 	switch {
-	case len(opts.To) == 0:
-		return nil, errors.New("proofs: no address to send them to")
 	case opts.Before <= 0:
 		return nil, fmt.Errorf("proofs: lead time %s must be positive", opts.Before)
 	case opts.Schedule == nil || opts.Banner == nil:
@@ -122,6 +121,9 @@ func (p *Proofs) upcoming(ctx context.Context, horizon time.Time) ([]ProofTarget
 // content: a column proofed before gets a new proof only after its file
 // changed. It returns what it queued.
 func (p *Proofs) QueueDue(ctx context.Context) ([]QueuedProof, error) {
+	if len(p.opts.To) == 0 {
+		return nil, nil
+	}
 	targets, _, err := p.upcoming(ctx, p.m.db.Now().Add(p.opts.Before))
 	if err != nil {
 		return nil, err
@@ -190,6 +192,9 @@ func (p *Proofs) Target(ctx context.Context, number int) (ProofTarget, error) {
 // cannot be reached or used, in which case the proof stays queued for
 // serve.
 func (p *Proofs) SendNow(ctx context.Context, t ProofTarget) (QueuedProof, map[int64]db.OutboxMail, error) {
+	if len(p.opts.To) == 0 {
+		return QueuedProof{}, nil, errors.New("proofs: no address to send them to")
+	}
 	q, _, err := p.queue(ctx, t, false)
 	if err != nil {
 		return QueuedProof{}, nil, err

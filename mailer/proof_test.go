@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -277,10 +276,7 @@ func TestProofMail(t *testing.T) {
 			if !strings.Contains(text, "Abmelden: https://news.example.org/unsubscribe?token=PROOF") {
 				t.Errorf("the footer does not carry the placeholder:\n%s", text)
 			}
-			link := holdLinkRE.FindString(text)
-			if link == "" {
-				t.Fatalf("no hold link:\n%s", text)
-			}
+			link := testkit.HoldLink(t, text)
 			u, err := url.Parse(link)
 			if err != nil {
 				t.Fatal(err)
@@ -366,8 +362,6 @@ func TestProofTarget(t *testing.T) {
 		t.Errorf("next with 30 held: %+v %v", got, err)
 	}
 }
-
-var holdLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/hold\?token=[A-Za-z0-9._-]+`)
 
 func decodeHeader(t *testing.T, v string) string {
 	t.Helper()

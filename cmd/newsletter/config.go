@@ -43,6 +43,11 @@ type Config struct {
 	AllowedOrigins    string
 	PurgePendingAfter time.Duration
 
+	// Author's safety net.
+	ProofTo     []string // --proof-to, parsed and validated (ProofToText)
+	ProofToText string
+	ProofBefore time.Duration
+
 	// Content.
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)

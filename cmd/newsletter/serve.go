@@ -69,6 +69,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Pages:          pages,
 		Health:         app.DB,
 		Archive:        mailer.NewArchive(app.DB, cfg.Location, env.Log),
+		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),

@@ -5,7 +5,7 @@
 // (DueOutbox, OutboxCount), an SMTP server that fails on demand (StartSMTP),
 // a log buffer several goroutines may write (SyncBuffer) and a quiet test
 // logger (Logger), Eventually for polling, reading received mail
-// (ParseMail, MailText, ConfirmLink), and PeakMem for benchmarks.
+// (ParseMail, MailText, ConfirmLink, HoldLink), and PeakMem for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.
