@@ -21,13 +21,28 @@ func (e *testEnv) holds() *Holds { return NewHolds(e.db, e.opts.Secret, time.UTC
 // either), and after the release the rest goes out, every subscriber
 // exactly once.
 func TestHoldMidCampaignThenRelease(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		batch int
+	}{
+		// Small batches: the next claim sees the hold.
+		{"seen at the next claim", 4},
+		// One batch holds every delivery, so no claim comes before the
+		// end: the lease renewal sees the hold.
+		{"seen at the lease renewal", 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testHoldMidCampaign(t, tt.batch) })
+	}
+}
+
+func testHoldMidCampaign(t *testing.T, batch int) {
 	e := newTestEnv(t)
 	ctx := context.Background()
 	const n = 40
 	e.addSubscribers("a", n, subscribers.StatusActive)
 	e.srv.SetDelay(30 * time.Millisecond)
 	c := e.start(31)
-	m := e.mailer(func(o *Options) { o.Workers, o.BatchSize, o.Lease = 2, 4, 300*time.Millisecond })
+	m := e.mailer(func(o *Options) { o.Workers, o.BatchSize, o.Lease = 2, batch, 300*time.Millisecond })
 
 	type ran struct {
 		res *RunResult
