@@ -2,8 +2,10 @@ package columns
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,7 +43,14 @@ type History struct {
 type Plan struct {
 	Dir      string    // the folder the columns came from (DecideFolder), for Why
 	Columns  []*Column // every usable column, as given (Discover sorts them by number)
-	Problems []error   // the files Discover skipped (DecideFolder)
+	Problems []error   // the files (and feed items) that were skipped
+	// Sources names the sources beside the folder (DecideSources).
+	Sources []string
+	// Unread are the sources that could not be read this time. While
+	// there is one, New is empty: without all columns the rule cannot
+	// tell what is new (a number might be claimed twice, or a first run
+	// be mistaken), and the next run tries again.
+	Unread []*SourceError
 	// New are the columns to send now, lowest number first: those due at
 	// now and numbered above every column with a campaign. On the first
 	// run (no campaign yet) only the highest-numbered due column is new,
@@ -111,12 +120,25 @@ func Decide(cols []*Column, h History, now time.Time) *Plan {
 // "new" rule to them. err is only for a folder that cannot be read; files
 // that cannot be used are in Problems.
 func DecideFolder(dir string, loc *time.Location, h History, now time.Time) (*Plan, error) {
-	cols, problems, err := Discover(dir, loc)
+	return DecideSources(context.Background(), dir, loc, nil, h, now)
+}
+
+// DecideSources is DecideFolder with the columns of sources (the feed)
+// beside the folder's (see DiscoverSources). A source that cannot be read
+// is in Unread, and then nothing is New.
+func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Source, h History, now time.Time) (*Plan, error) {
+	cols, problems, unread, err := DiscoverSources(ctx, dir, loc, sources)
 	if err != nil {
 		return nil, err
 	}
 	p := Decide(cols, h, now)
-	p.Dir, p.Problems = dir, problems
+	p.Dir, p.Problems, p.Unread = dir, problems, unread
+	for _, s := range sources {
+		p.Sources = append(p.Sources, s.Name())
+	}
+	if len(unread) > 0 {
+		p.New = nil // isNew still says what would be new: "waits" in Explain
+	}
 	return p, nil
 }
 
@@ -169,6 +191,8 @@ func (p *Plan) state(n int) (State, string) {
 			why += fmt.Sprintf("; will be skipped, %03d was already sent", p.maxSent)
 		}
 		return StateScheduled, why
+	case p.isNew[n] && len(p.Unread) > 0:
+		return StateNew, "waits until " + p.Unread[0].Source + " can be read"
 	case p.isNew[n]:
 		return StateNew, "will be sent on the next run"
 	case p.maxSent > n:
@@ -206,8 +230,12 @@ func (p *Plan) Why() string {
 	switch {
 	case len(p.New) > 0:
 		return ""
+	case len(p.Unread) > 0:
+		return p.Unread[0].Error() + "; nothing new goes out until it can be read (tried again on the next run)"
 	case newest == nil && len(p.Problems) > 0:
 		return fmt.Sprintf("no readable column%s (%d file(s) skipped, see above)", where, len(p.Problems))
+	case newest == nil && len(p.Sources) > 0:
+		return "no column files (*.txt, *.md)" + where + " and no items in " + strings.Join(p.Sources, ", ")
 	case newest == nil:
 		return "no column files (*.txt, *.md)" + where
 	}

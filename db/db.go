@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -60,7 +61,8 @@ var ErrTooNew = errors.New("database was written by a newer version of newslette
 // before it fails with "database is locked".
 const busyTimeout = 10 * time.Second
 
-// Open opens (creating if needed) the SQLite database at path and migrates it.
+// Open opens (creating if needed, with PrivateMode) the SQLite database at
+// path and migrates it.
 // The per-connection settings live in the DSN so every pooled connection
 // gets them; the journal mode is the file's own and is set once (useWAL).
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
@@ -71,6 +73,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("database folder %s: %w", dir, err)
 		}
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("create database %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
@@ -102,6 +107,28 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// PrivateMode is the mode of a database file this program creates: it holds
+// every address, the consent evidence and the key that signs unsubscribe
+// tokens, so only its owner may read it.
+const PrivateMode os.FileMode = 0o600
+
+// createPrivate creates path as an empty file with PrivateMode unless it
+// exists (an empty file is an empty SQLite database). SQLite would create it
+// with 0644 less the umask; it gives the -wal and -shm files it creates
+// later the mode of the database file, so this covers all three. Setting
+// the process umask instead would race with every other goroutine creating
+// a file.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, PrivateMode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // useWAL switches the file to write-ahead logging. The mode is stored in

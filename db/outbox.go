@@ -8,10 +8,14 @@ import (
 	"time"
 )
 
-// Outbox kinds: what a queued mail is.
+// The outbox kinds: who composes an item's mail depends on its kind.
 const (
-	OutboxKindConfirm = "confirm" // double opt-in confirmation mail
-	OutboxKindProof   = "proof"   // the author's proof copy of the next column
+	// OutboxKindConfirm is a double opt-in confirmation mail (subscribers).
+	OutboxKindConfirm = "confirm"
+	// OutboxKindWelcome is the welcome mail after a confirmation (mailer).
+	OutboxKindWelcome = "welcome"
+	// OutboxKindProof is the author's proof copy of the next column (mailer).
+	OutboxKindProof = "proof"
 )
 
 // OutboxItem is one mail waiting in the durable outbox.
@@ -156,7 +160,7 @@ func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
 // OutboxDepth counts the items still waiting to go out, per kind (every
 // known kind appears, with 0 when none waits).
 func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
-	out := map[string]int{OutboxKindConfirm: 0, OutboxKindProof: 0}
+	out := map[string]int{OutboxKindConfirm: 0, OutboxKindWelcome: 0, OutboxKindProof: 0}
 	rows, err := d.sql.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
 	if err != nil {
 		return nil, fmt.Errorf("count outbox: %w", err)

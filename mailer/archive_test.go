@@ -6,12 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"newsletter/subscribers"
 )
 
 // The archive shows a column as it was sent, even after the author edited
 // or deleted the file.
 func TestArchiveShowsWhatWasSent(t *testing.T) {
 	e := newTestEnv(t)
+	e.addSubscribers("a", 1, subscribers.StatusActive) // a campaign needs a recipient
 	e.start(30)
 	e.writeColumn(30, "Nachträglich geändert")
 	e.writeColumn(31, "Noch nicht gesendet")
@@ -37,6 +40,7 @@ func TestArchiveShowsWhatWasSent(t *testing.T) {
 // get the very same column; a new campaign shows up at once, newest first.
 func TestArchiveParsesEachCampaignOnce(t *testing.T) {
 	e := newTestEnv(t)
+	e.addSubscribers("a", 1, subscribers.StatusActive) // a campaign needs a recipient
 	e.start(30)
 	ctx := context.Background()
 	a := NewArchive(e.db, time.UTC, nil)

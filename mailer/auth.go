@@ -1,6 +1,8 @@
 package mailer
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -16,18 +18,46 @@ import (
 // cannot fix it, only a change of the settings can.
 var ErrSMTPConfig = errors.New("SMTP server cannot be used as configured")
 
+// Why a login cannot be made, for errors.Is: the caller (the command
+// line) knows which setting changes it. Each comes inside an error that
+// says it of this server.
+var (
+	// ErrLoginNeedsTLS: without TLS the server offers no login, or only
+	// one that sends the password itself.
+	ErrLoginNeedsTLS = errors.New("SMTP login needs TLS")
+	// ErrLoginUnverified: the connection is encrypted but the server's
+	// certificate does not verify, and the server offers only logins that
+	// send the password itself. Anyone in the path could have answered.
+	ErrLoginUnverified = errors.New("SMTP login over TLS with a certificate that does not verify")
+	// ErrNoLogin: the server offers no login (SMTP AUTH) at all.
+	ErrNoLogin = errors.New("SMTP server offers no login")
+)
+
 // authError is a login that cannot be attempted: the server offers no
 // mechanism that is both supported here and safe on this connection. Its
-// text is the whole message; it names the server, never the credentials.
-type authError struct{ msg string }
+// text is the whole message; it names the server, never the credentials,
+// and no setting of ours: kind (one of the Err*Login* values, or nil) says
+// what the caller may advise.
+type authError struct {
+	msg  string
+	kind error
+}
 
 func (e *authError) Error() string { return e.msg }
 
+// Is makes errors.Is(err, kind) hold.
+func (e *authError) Is(target error) bool { return e.kind != nil && target == e.kind }
+
 // Login mechanisms in order of preference. PLAIN and LOGIN send the
-// password itself, so they are used only over TLS, or to a server on this
-// machine (loopback), as Go's net/smtp allows too: the password then never
-// crosses a network. The SCRAM mechanisms and CRAM-MD5 never send it and
-// are fine without TLS.
+// password itself, so they are used only over TLS whose certificate
+// verifies, or to a server on this machine (loopback), as Go's net/smtp
+// allows too: the password then never crosses a network. TLS that does not
+// verify (opportunistic mode: a self-signed certificate) keeps a passive
+// listener out but not someone in the path, who would answer the TLS and
+// take the password; Postfix's "may" level does not log in there either.
+// The SCRAM mechanisms and CRAM-MD5 never send the password and are fine
+// without TLS; the channel-bound SCRAM-*-PLUS fail against someone in the
+// path, so any TLS will do for them.
 var (
 	mechsChannelBound = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"} // TLS only
 	mechsNoPassword   = []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5"}
@@ -43,6 +73,11 @@ func login(sc *smtp.Client, o *Options) error {
 	host, _, _ := net.SplitHostPort(o.SMTPAddr)
 	tlsState, tlsErr := sc.GetTLSConnectionState()
 	encrypted := tlsErr == nil
+	var verifyErr error
+	if encrypted {
+		verifyErr = verifyPeer(tlsState, host, o.RootCAs)
+	}
+	verified := encrypted && verifyErr == nil
 	_, offer := sc.Extension("AUTH")
 	offered := strings.Fields(strings.ToUpper(offer))
 
@@ -51,7 +86,7 @@ func login(sc *smtp.Client, o *Options) error {
 		candidates = append(candidates, mechsChannelBound...)
 	}
 	candidates = append(candidates, mechsNoPassword...)
-	if encrypted || isLoopback(host) {
+	if verified || isLoopback(host) {
 		candidates = append(candidates, mechsPassword...)
 	}
 	mech := ""
@@ -62,7 +97,7 @@ func login(sc *smtp.Client, o *Options) error {
 		}
 	}
 	if mech == "" {
-		return noLoginError(o.SMTPAddr, offered, encrypted)
+		return noLoginError(o.SMTPAddr, offered, encrypted, verifyErr)
 	}
 	var a smtp.Auth
 	switch mech {
@@ -89,24 +124,43 @@ func login(sc *smtp.Client, o *Options) error {
 	return nil
 }
 
-// noLoginError says why no login can be made and what to change.
-func noLoginError(addr string, offered []string, encrypted bool) error {
+// noLoginError says why no login can be made. verifyErr is why the
+// certificate of an encrypted connection does not verify, if it does not.
+func noLoginError(addr string, offered []string, encrypted bool, verifyErr error) error {
 	usesPassword := slices.ContainsFunc(offered, func(m string) bool { return slices.Contains(mechsPassword, m) })
-	var msg string
+	auth := strings.Join(offered, " ")
 	switch {
+	case encrypted && verifyErr != nil && usesPassword:
+		return &authError{kind: ErrLoginUnverified, msg: fmt.Sprintf("SMTP server %s offers login only by password (AUTH %s), and its TLS certificate does not verify (%s); "+
+			"refusing to send the password to a server that may not be the one it claims to be", addr, auth, oneLine(verifyErr.Error()))}
 	case !encrypted && usesPassword:
-		msg = fmt.Sprintf("SMTP server %s offers login only without TLS (AUTH %s), which would send the password in clear; "+
-			"use --smtp-tls starttls or tls (or --smtp-tls off with a server that needs no login)", addr, strings.Join(offered, " "))
+		return &authError{kind: ErrLoginNeedsTLS, msg: fmt.Sprintf("SMTP server %s offers login only without TLS (AUTH %s); "+
+			"refusing to send the password in clear text", addr, auth)}
 	case !encrypted && len(offered) == 0:
-		msg = fmt.Sprintf("SMTP server %s offers no login (SMTP AUTH) without TLS; "+
-			"use --smtp-tls starttls or tls, or leave --smtp-user empty for a server that needs no login", addr)
+		return &authError{kind: ErrLoginNeedsTLS, msg: fmt.Sprintf("SMTP server %s offers no login (SMTP AUTH) without TLS", addr)}
 	case len(offered) == 0:
-		msg = fmt.Sprintf("SMTP server %s offers no login (SMTP AUTH); leave --smtp-user empty for a server that needs no login", addr)
-	default:
-		msg = fmt.Sprintf("SMTP server %s offers no login mechanism supported here (AUTH %s); supported: %s",
-			addr, strings.Join(offered, " "), strings.Join(append(append(append([]string{}, mechsChannelBound...), mechsNoPassword...), mechsPassword...), ", "))
+		return &authError{kind: ErrNoLogin, msg: fmt.Sprintf("SMTP server %s offers no login (SMTP AUTH)", addr)}
 	}
-	return &authError{msg: msg}
+	return &authError{msg: fmt.Sprintf("SMTP server %s offers no login mechanism supported here (AUTH %s); supported: %s",
+		addr, auth, strings.Join(slices.Concat(mechsChannelBound, mechsNoPassword, mechsPassword), ", "))}
+}
+
+// verifyPeer checks the certificate of an encrypted connection as the
+// verifying modes do: a chain to roots (nil: the system's) and host among
+// its names. A handshake that verified already is taken as is.
+func verifyPeer(cs *tls.ConnectionState, host string, roots *x509.CertPool) error {
+	if len(cs.VerifiedChains) > 0 {
+		return nil
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
+	return err
 }
 
 // isLoopback reports whether host names this machine: localhost or a

@@ -42,8 +42,8 @@ func TestLoginWithoutTLSIsRefusedClearly(t *testing.T) {
 			m := e.mailer(remoteName(e), withLogin(testPassword), func(o *Options) { o.SMTPTLS = mode })
 			// A configuration error ends the run at once, whatever the wait.
 			res, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Hour})
-			want := "SMTP server mail.example.test:587 offers login only without TLS (AUTH PLAIN), which would send the password in clear; " +
-				"use --smtp-tls starttls or tls (or --smtp-tls off with a server that needs no login)"
+			want := "SMTP server mail.example.test:587 offers login only without TLS (AUTH PLAIN); " +
+				"refusing to send the password in clear text"
 			if err == nil || err.Error() != want {
 				t.Fatalf("err = %v\nwant %s", err, want)
 			}
@@ -97,7 +97,7 @@ func TestNoLoginOfferedSaysWhatToChange(t *testing.T) {
 	m := e.mailer(withLogin(testPassword), func(o *Options) { o.SMTPTLS = TLSOff })
 	_, err := m.RunCampaign(context.Background(), c, RunOptions{Wait: time.Hour})
 	if err == nil || !strings.Contains(err.Error(), "offers no login (SMTP AUTH) without TLS") ||
-		!strings.Contains(err.Error(), "--smtp-user") || !errors.Is(err, ErrSMTPConfig) {
+		!errors.Is(err, ErrLoginNeedsTLS) || !errors.Is(err, ErrSMTPConfig) {
 		t.Fatalf("err = %v", err)
 	}
 }

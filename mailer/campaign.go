@@ -53,6 +53,12 @@ var ErrCampaignExists = errors.New("column already has a campaign")
 // ErrNoCampaign is returned when a column has no campaign.
 var ErrNoCampaign = errors.New("column has no campaign")
 
+// ErrNoRecipients refuses to start a campaign no subscriber would get: it
+// would finish at once and burn the column for good (one campaign per
+// column, ever), say on a mistyped database path. The column stays new and
+// goes out once someone has confirmed.
+var ErrNoRecipients = errors.New("no confirmed subscriber to send it to")
+
 // CampaignStore reads and writes the tables mailer owns: campaigns and the
 // delivery log. Subscribers are read only through the view their package
 // defines (subscriber_mailability, migration 0004).
@@ -87,7 +93,8 @@ func scanCampaign(r interface{ Scan(...any) error }) (*Campaign, error) {
 // transaction keeps col.Source, the bytes col was parsed from: every run of
 // the campaign sends them, and an edit or a deletion of the file afterwards
 // changes nothing for it. A column that already has a campaign gets
-// ErrCampaignExists.
+// ErrCampaignExists; one that no subscriber would get is not started and
+// gets ErrNoRecipients.
 func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campaign, error) {
 	src := col.Source
 	if src == nil {
@@ -111,13 +118,11 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
 		}
 		n, _ := res.RowsAffected()
-		// An empty list finishes at once: nothing will ever be pending.
-		finished := any(nil)
 		if n == 0 {
-			finished = tx.NowText()
+			// Rolled back with the campaign row: the column stays new.
+			return fmt.Errorf("column %03d: %w", col.Number, ErrNoRecipients)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET recipients = ?, finished_at = ? WHERE id = ?`,
-			n, finished, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET recipients = ? WHERE id = ?`, n, id); err != nil {
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
 		}
 		return nil
@@ -195,40 +200,6 @@ func (cs *CampaignStore) List(ctx context.Context, f CampaignFilter) ([]*Campaig
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	return out, nil
-}
-
-// SentColumns returns the numbers of every column that has a campaign,
-// finished or still sending: its subscribers have (or are getting) it, so it
-// is public in the archive, and it counts as sent for choosing the next new
-// column. SendingColumns tells the unfinished ones apart.
-func (cs *CampaignStore) SentColumns(ctx context.Context) (map[int]bool, error) {
-	return cs.columnSet(ctx, `SELECT column_number FROM campaigns`)
-}
-
-// SendingColumns returns the numbers of columns whose campaign still has
-// pending deliveries.
-func (cs *CampaignStore) SendingColumns(ctx context.Context) (map[int]bool, error) {
-	return cs.columnSet(ctx, `SELECT column_number FROM campaigns WHERE finished_at IS NULL`)
-}
-
-func (cs *CampaignStore) columnSet(ctx context.Context, q string) (map[int]bool, error) {
-	rows, err := cs.db.SQL().QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("read campaigns: %w", err)
-	}
-	defer rows.Close()
-	out := map[int]bool{}
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read campaigns: %w", err)
-		}
-		out[n] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read campaigns: %w", err)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"newsletter/columns"
 	"newsletter/templates"
 )
 
@@ -27,6 +28,10 @@ type RunOptions struct {
 	// Started, if set, is called when a campaign's run begins, with the
 	// counts it starts from (RunDue may run several campaigns).
 	Started func(c *Campaign, from Counts)
+	// NotStarted, if set, is called for a new column that RunPlan or
+	// RunDue did not start because no subscriber would get it (why wraps
+	// ErrNoRecipients): it stays new.
+	NotStarted func(col *columns.Column, why error)
 }
 
 // RunResult says what a run did and where the campaign stands after it.

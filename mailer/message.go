@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base32"
 	"fmt"
 	"mime"
 	"net/url"
@@ -99,22 +99,28 @@ func (c *composer) compose(e envelope, buf *bytes.Buffer) error {
 
 // campaignMessageID is the same for every attempt to send column number to
 // one subscriber, so a copy resent after a crash is recognisably the same
-// mail. The keyed hash keeps the IDs of other subscribers unguessable.
+// mail. Only the column number shows: the subscriber is in the keyed MAC,
+// so the ID reveals no row id (nor how long the list is) and cannot be
+// guessed for anyone else.
 func campaignMessageID(secret []byte, number int, subscriberID int64, domain string) string {
-	local := "c" + strconv.Itoa(number) + ".s" + strconv.FormatInt(subscriberID, 10)
-	return local + "." + shortMAC(secret, local) + "@" + domain
+	c := "c" + strconv.Itoa(number)
+	return c + "." + idMAC(secret, c+".s"+strconv.FormatInt(subscriberID, 10)) + "@" + domain
 }
 
-// outboxMessageID identifies a confirmation mail the same way across retries.
+// outboxMessageID identifies a confirmation mail the same way across
+// retries, without its row id.
 func outboxMessageID(secret []byte, outboxID int64, domain string) string {
-	local := "o" + strconv.FormatInt(outboxID, 10)
-	return local + "." + shortMAC(secret, local) + "@" + domain
+	return "o." + idMAC(secret, "o"+strconv.FormatInt(outboxID, 10)) + "@" + domain
 }
 
-func shortMAC(secret []byte, s string) string {
+// idMAC is 120 bits of HMAC-SHA256 over s under the installation secret,
+// in lower-case base32: unique enough for every mail a list will ever send,
+// and valid in a Message-ID's dot-atom. The "message-id" label keeps it
+// apart from the other MACs under the same key.
+func idMAC(secret []byte, s string) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("message-id\x00" + s))
-	return hex.EncodeToString(m.Sum(nil)[:6])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(m.Sum(nil)[:15]))
 }
 
 // listDomain is the host of the public URL, else the From domain.

@@ -2,7 +2,7 @@ package mailer
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,14 +10,22 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"newsletter/columns"
 )
 
 // TLS modes of Options.SMTPTLS.
 const (
-	TLSOff           = "off"           // plain text, never STARTTLS
-	TLSOpportunistic = "opportunistic" // STARTTLS when the server offers it
-	TLSStartTLS      = "starttls"      // STARTTLS required; fail without it
-	TLSImplicit      = "tls"           // TLS from the first byte (port 465)
+	TLSOff = "off" // plain text, never STARTTLS
+	// TLSOpportunistic encrypts whenever the server offers STARTTLS and
+	// does not require its certificate to verify: opportunistic security
+	// (RFC 7435), Postfix's "may" level. A self-signed certificate, as a
+	// stock Debian Postfix has, still beats plain text against a passive
+	// listener. A password is sent over it only when the certificate does
+	// verify (see login).
+	TLSOpportunistic = "opportunistic"
+	TLSStartTLS      = "starttls" // STARTTLS required, certificate verified
+	TLSImplicit      = "tls"      // TLS from the first byte (port 465), certificate verified
 )
 
 // Options configures a Mailer. The zero values of the tuning fields get
@@ -27,8 +35,10 @@ type Options struct {
 	SMTPUser     string // SMTP AUTH only when set
 	SMTPPassword string // secret: never logged, never in an error
 	SMTPTLS      string // one of the TLS* constants; default opportunistic
-	TLSConfig    *tls.Config
-	SMTPTimeout  time.Duration // per SMTP command; default 30s
+	// RootCAs are the authorities a server certificate must chain to:
+	// nil means the system's. A private relay's CA goes here.
+	RootCAs     *x509.CertPool
+	SMTPTimeout time.Duration // per SMTP command; default 30s
 
 	From       string // "Name <addr>": header From and envelope sender
 	BaseURL    string // public URL for unsubscribe links
@@ -59,8 +69,12 @@ type Options struct {
 
 	DKIM *DKIMOptions // nil: no signing
 
-	ColumnsDir string         // where campaigns re-read their column on resume
+	ColumnsDir string         // the columns folder
 	Location   *time.Location // for column dates
+	// Feed, when set, is read on every Plan and FindColumn: its items are
+	// columns beside the folder's (--feed). One Feed for the process's
+	// life, so its conditional GET can spare unchanged feeds.
+	Feed columns.Source
 
 	// Secret keys the Message-ID hash (the installation secret).
 	Secret []byte

@@ -11,10 +11,11 @@ import (
 	"newsletter/templates"
 )
 
-// OutboxMails provides the mails to send for outbox items (confirmation
-// mails); subscribers.OptIn is one. ComposeOutbox returning
-// db.ErrOutboxCancelled closes the item without sending. OutboxSent runs in
-// the transaction that marks the item sent (to record consent evidence).
+// OutboxMails provides the mails to send for outbox items:
+// subscribers.OptIn for confirmation mails, Welcome for welcome mails,
+// Proofs for the author's proofs, OutboxByKind for all of them. ComposeOutbox returning db.ErrOutboxCancelled
+// closes the item without sending. OutboxSent runs in the transaction that
+// marks the item sent (to record consent evidence).
 type OutboxMails interface {
 	ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
 	OutboxSent(ctx context.Context, tx *db.Tx, it db.OutboxItem, messageID string) error
@@ -131,7 +132,12 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 	}
 	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
 	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}
-	if it.Kind == db.OutboxKindProof {
+	switch it.Kind {
+	case db.OutboxKindWelcome:
+		// A welcome is a list mail: one-click unsubscribe and List-Id
+		// like a column; a confirmation mail is not, and has none.
+		env.UnsubscribeURL = m.unsubscribeURL(it.SubscriberID)
+	case db.OutboxKindProof:
 		// A proof carries the headers of the column mail it shows, with
 		// the placeholder link its footer has too.
 		env.UnsubscribeURL = m.proofUnsubscribeURL()

@@ -51,6 +51,8 @@ func newProofEnv(t *testing.T, lang string) *proofEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One reader: a campaign never starts without one.
+	e.addSubscribers("r", 1, subscribers.StatusActive)
 	return &proofEnv{testEnv: e, clock: clock, m: m, proofs: p}
 }
 
@@ -231,7 +233,7 @@ func TestProofMail(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			e := newProofEnv(t, lang)
 			ctx := context.Background()
-			e.addSubscribers("a", 3, subscribers.StatusActive)
+			e.addSubscribers("a", 2, subscribers.StatusActive) // and the one of newProofEnv
 			e.addSubscribers("p", 2, subscribers.StatusPending)
 			e.writeDated(31, time.Time{}, "Der Text.")
 			e.clock.Set(monday16.Add(-time.Hour))

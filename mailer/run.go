@@ -47,7 +47,7 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	if h.Held, err = m.holds.Words(ctx); err != nil {
 		return nil, err
 	}
-	cp, err := columns.DecideFolder(m.opts.ColumnsDir, m.opts.Location, h, m.db.Now())
+	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), h, m.db.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +116,10 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 	for _, pe := range p.Problems {
 		m.log.Warn("column file skipped", "problem", pe.Error())
 	}
+	for _, ue := range p.Unread {
+		m.log.Warn("feed not read: nothing new goes out until it can be read; tried again on the next run",
+			"feed", ue.Source, "err", ue.Err.Error())
+	}
 	for _, c := range p.HeldCampaigns {
 		m.log.Info("held campaign not resumed; its pending deliveries wait until it is released", "column", c.Number, "why", p.HeldWhy(c.Number))
 	}
@@ -170,6 +174,15 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			// Another sender started it a moment ago; help it finish.
 			c, err = m.campaigns.Find(ctx, col.Number)
 		}
+		if errors.Is(err, ErrNoRecipients) {
+			// Not a failure of the run: nobody is there to get it yet.
+			m.log.Warn("column not sent: no confirmed subscriber; it stays new and goes out on a run after the first confirmation",
+				"column", col.Number, "subject", col.Subject)
+			if ro.NotStarted != nil {
+				ro.NotStarted(col, err)
+			}
+			continue
+		}
 		if err != nil {
 			addErr(err)
 			continue
@@ -210,7 +223,8 @@ func (e *runErrors) Unwrap() []error { return e.errs }
 // StartColumn returns the campaign for column number, starting it when it
 // has none: what `send --column N` runs. A finished campaign gets
 // ErrAlreadySent, a column before its publish date ErrNotDue, a held one
-// (a campaign under way too) a *HeldError.
+// (a campaign under way too) a *HeldError, a column no subscriber would
+// get ErrNoRecipients (and stays new).
 func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
 	c, err := m.campaigns.Find(ctx, number)
 	if err == nil && c.Finished() {
@@ -226,7 +240,7 @@ func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error)
 	case !errors.Is(err, ErrNoCampaign):
 		return nil, err
 	}
-	col, err := m.FindColumn(number)
+	col, err := m.FindColumn(ctx, number)
 	if err != nil {
 		return nil, err
 	}
@@ -241,17 +255,38 @@ func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error)
 	return c, err
 }
 
-// FindColumn parses the columns folder and returns column number.
-func (m *Mailer) FindColumn(number int) (*columns.Column, error) {
-	cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
+// FindColumn parses the columns folder (and reads the feed) and returns
+// column number. A feed that cannot be read is an error: the number might
+// be claimed twice.
+func (m *Mailer) FindColumn(ctx context.Context, number int) (*columns.Column, error) {
+	cols, _, unread, err := columns.DiscoverSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources())
 	if err != nil {
 		return nil, err
 	}
+	if len(unread) > 0 {
+		return nil, fmt.Errorf("column %03d: %w", number, unread[0])
+	}
 	col := columns.Find(cols, number)
 	if col == nil {
-		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.opts.ColumnsDir)
+		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.where())
 	}
 	return col, nil
+}
+
+// sources are where columns come from besides the folder.
+func (m *Mailer) sources() []columns.Source {
+	if m.opts.Feed == nil {
+		return nil
+	}
+	return []columns.Source{m.opts.Feed}
+}
+
+// where names the places columns come from, for messages.
+func (m *Mailer) where() string {
+	if m.opts.Feed == nil {
+		return m.opts.ColumnsDir
+	}
+	return m.opts.ColumnsDir + " or " + m.opts.Feed.Name()
 }
 
 // SendTest sends one copy of col to address and records nothing: the

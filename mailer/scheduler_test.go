@@ -45,7 +45,8 @@ func TestSchedulerPicksUpNewColumnOnce(t *testing.T) {
 	e.writeColumn(31, "Neu dazu")
 	testkit.Eventually(t, "column 031 to everyone", func() bool { return subjects()["<c31."] == 10 })
 	// Let a few more ticks pass: nothing is sent again.
-	sentCols, _ := e.campaigns().SentColumns(context.Background())
+	camps, _ := e.campaigns().List(context.Background(), CampaignFilter{})
+	sentCols := HistoryOf(camps).Sent
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

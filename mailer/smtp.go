@@ -3,6 +3,7 @@ package mailer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,19 +27,22 @@ func newMailClient(o *Options, host string, port int, extra ...gomail.Option) (*
 		// a dead connection shows on MAIL FROM anyway and is redialled.
 		gomail.WithoutNoop(),
 	}
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs}
 	switch o.SMTPTLS {
 	case TLSOff:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	case TLSOpportunistic:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		// Encryption whatever the certificate (RFC 7435): refusing a
+		// self-signed one would not send in clear instead, it would not
+		// send at all. login checks the certificate before a password.
+		tc.InsecureSkipVerify = true
 	case TLSStartTLS:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	case TLSImplicit:
 		opts = append(opts, gomail.WithSSL())
 	}
-	if o.TLSConfig != nil {
-		opts = append(opts, gomail.WithTLSConfig(o.TLSConfig))
-	}
+	opts = append(opts, gomail.WithTLSConfig(tc))
 	// No SMTP AUTH here: smtpConn.connect logs in itself (see login), once
 	// TLS is settled and the server's offer is known.
 	opts = append(opts, extra...)

@@ -38,7 +38,7 @@ func TestSubscriberDeliveries(t *testing.T) {
 		t.Fatalf("records %+v, want columns 32 then 31", got)
 	}
 	r := got[1]
-	if r.State != "sent" || r.Attempts != 1 || r.SentAt.IsZero() || !strings.HasPrefix(r.MessageID, "c31.s") ||
+	if r.State != "sent" || r.Attempts != 1 || r.SentAt.IsZero() || !strings.HasPrefix(r.MessageID, "c31.") ||
 		!strings.HasPrefix(r.LastReply, "250") || !strings.Contains(r.Subject, "KNIEPUNKT 031") {
 		t.Errorf("sent record %+v", r)
 	}

@@ -38,6 +38,9 @@ type OptInConfig struct {
 	BaseURL           string        // public URL the confirm link points to
 	ConfirmTTL        time.Duration // lifetime of a confirm token; DefaultConfirmTTL if zero
 	MaxConfirmsPerDay int           // confirmation mails per address per 24 h; DefaultMaxConfirmsPerDay if zero
+	// Welcome queues a welcome mail with each confirmation (--welcome
+	// latest or note; the mailer composes it). False: none.
+	Welcome bool
 }
 
 // OptIn runs double opt-in on a Store. It also implements the mailer's
@@ -280,8 +283,10 @@ func (o *OptIn) CheckConfirmToken(ctx context.Context, tok string) (lang string,
 	return t.sub.Lang, t.check()
 }
 
-// Confirm activates the subscriber tok was minted for and records the
-// `confirmed` evidence. Confirming again is harmless and records nothing.
+// Confirm activates the subscriber tok was minted for, records the
+// `confirmed` evidence and, with OptInConfig.Welcome, queues the welcome
+// mail in the same transaction. Confirming again is harmless and records
+// nothing.
 func (o *OptIn) Confirm(ctx context.Context, tok string, ev Evidence) (*Subscriber, error) {
 	var sub *Subscriber
 	err := o.inTx(ctx, func(tx *db.Tx) error {
@@ -311,6 +316,14 @@ func (o *OptIn) Confirm(ctx context.Context, tok string, ev Evidence) (*Subscrib
 		}
 		if err := RecordEvent(ctx, tx, sub.ID, EventConfirmed, ev); err != nil {
 			return err
+		}
+		// Queued with the confirmation, so there is one welcome per
+		// subscription: a replay returned above, and only a new
+		// subscription (after leaving) comes through here again.
+		if o.cfg.Welcome {
+			if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindWelcome, SubscriberID: sub.ID, Recipient: sub.Email}); err != nil {
+				return err
+			}
 		}
 		sub.Status, sub.ConfirmedAt = StatusActive, tx.Now
 		return nil

@@ -3,12 +3,8 @@ package templates
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -85,21 +81,7 @@ func LoadProofBanner(opts ProofOptions) (*ProofBanner, error) {
 // readProofFile returns DIR/proof/name when the override folder has it,
 // else the embedded file, and where it came from.
 func readProofFile(dir, name string) (src, origin string, err error) {
-	if dir != "" {
-		p := filepath.Join(dir, "proof", name)
-		b, err := os.ReadFile(p)
-		if err == nil {
-			return string(b), p, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", p, fmt.Errorf("proof template override: %w", err)
-		}
-	}
-	b, err := proofFS.ReadFile("proof/" + name)
-	if err != nil {
-		return "", "proof/" + name, fmt.Errorf("embedded proof template %s: %w", name, err)
-	}
-	return string(b), "proof/" + name, nil
+	return readOverridable(proofFS, dir, "proof", name, "proof template")
 }
 
 // ProofSubjectPrefix marks a proof in the subject line.
@@ -124,7 +106,7 @@ func (b *ProofBanner) Apply(mail RenderedMail, d ProofData) (RenderedMail, error
 	}
 	mail.Subject = ProofSubjectPrefix(b.lang) + mail.Subject
 	mail.Text = text + mail.Text
-	mail.HTML = afterBody(mail.HTML, html)
+	mail.HTML = afterBodyTag(mail.HTML, html)
 	return mail, nil
 }
 
@@ -141,25 +123,7 @@ func (b *ProofBanner) renderHTML(d ProofData) (string, error) {
 	if err := b.html.Execute(&buf, d); err != nil {
 		return "", fmt.Errorf("render proof banner (HTML): %w", err)
 	}
-	return strings.TrimSpace(buf.String()) + "\n", nil
-}
-
-// afterBody inserts s right after the <body …> tag of html, or at the
-// start when it has none.
-func afterBody(html, s string) string {
-	i := strings.Index(strings.ToLower(html), "<body")
-	if i < 0 {
-		return s + html
-	}
-	j := strings.IndexByte(html[i:], '>')
-	if j < 0 {
-		return s + html
-	}
-	k := i + j + 1
-	if k < len(html) && html[k] == '\n' {
-		k++
-	}
-	return html[:k] + s + html[k:]
+	return strings.TrimSpace(buf.String()), nil
 }
 
 var weekdaysDE = [...]string{"Sonntag", "Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag"}

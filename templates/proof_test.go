@@ -42,8 +42,8 @@ func TestProofBannerGolden(t *testing.T) {
 			}
 			// Without the banner it is the mail; the banner follows <body …>.
 			start := strings.Index(proof.HTML, `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="width: 100%; background-color: #fff4d6;`)
-			end := start + strings.Index(proof.HTML[max(start, 0):], "</table>\n") + len("</table>\n")
-			before := proof.HTML[:max(start, 0)]
+			end := start + strings.Index(proof.HTML[max(start, 0):], "</table>") + len("</table>")
+			before := strings.TrimSuffix(proof.HTML[:max(start, 0)], "\n")
 			if start < 0 || before+proof.HTML[end:] != mail.HTML || !strings.HasPrefix(before[strings.LastIndex(before, "<"):], "<body") ||
 				!strings.Contains(proof.HTML[start:end], `href="`+tt.d.HoldURL+`"`) {
 				t.Errorf("HTML part: the banner is not right after <body> of the unchanged mail:\n%s", proof.HTML)
@@ -51,7 +51,7 @@ func TestProofBannerGolden(t *testing.T) {
 			// The files pin the subject and the banner; the mail under it
 			// is the subscriber's, pinned by 030-heisse-ki-luft.golden.*.
 			golden(t, tt.name+".golden.txt", "Subject: "+proof.Subject+"\n\n"+strings.TrimSuffix(proof.Text, mail.Text))
-			golden(t, tt.name+".golden.html", proof.HTML[start:end])
+			golden(t, tt.name+".golden.html", proof.HTML[start:end]+"\n")
 		})
 	}
 }
@@ -89,7 +89,7 @@ func TestProofBannerOverrides(t *testing.T) {
 	if proof.Text != "CHECK 031 https://h/hold?token=x\nmail\n" {
 		t.Errorf("override not used: %q", proof.Text)
 	}
-	if !strings.HasPrefix(proof.HTML, "<html><body class=\"x\"><table") {
+	if !strings.HasPrefix(proof.HTML, "<html><body class=\"x\">\n<table") {
 		t.Errorf("banner not after <body …>: %q", proof.HTML)
 	}
 	write("de.html", "{{.Nope}}")

@@ -13,7 +13,8 @@ const DefaultMaxBody = 16 << 10
 // Config is the web side's share of the settings.
 type Config struct {
 	Lang           string         // page language when the browser asks for none we have
-	BaseURL        string         // --base-url: our own pages post the forms from its origin
+	BaseURL        string         // --base-url: our own pages post the forms from its origin; the feed's absolute links
+	ListName       string         // the feed's title and author
 	IPRateLimit    int            // subscribe requests per minute per client IP; 0 = off
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 	AllowedOrigins []string       // origins that may post the forms from their pages, the subscribe form with a script too (CORS)

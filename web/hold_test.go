@@ -2,12 +2,17 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"newsletter/columns"
+	"newsletter/internal/testkit"
 	"newsletter/mailer"
+	"newsletter/subscribers"
+	"newsletter/templates"
 )
 
 // holdToken is the hold link token a proof of column number would carry.
@@ -88,14 +93,42 @@ func TestHoldRefusals(t *testing.T) {
 	}
 
 	// Sent: the link is dead, and says so.
-	col := &columns.Column{Number: 31, TitleLine: "KNIEPUNKT 031: Eins", Source: []byte("KNIEPUNKT 031: Eins\n")}
-	if _, err := mailer.NewCampaignStore(e.db).Start(context.Background(), col); err != nil { // no subscribers: finished at once
-		t.Fatal(err)
-	}
+	e.sendColumn(31)
 	if res := e.get("/hold?token=" + url.QueryEscape(tok)); res.status != 410 || !strings.Contains(res.body, "Schon verschickt") {
 		t.Errorf("sent: GET %d\n%s", res.status, res.body)
 	}
 	if res := e.postForm("/hold", url.Values{"token": {tok}}, nil); res.status != 410 {
 		t.Errorf("sent: POST %d", res.status)
+	}
+}
+
+// sendColumn sends column number to one subscriber through the real
+// campaign path, so it has a finished campaign.
+func (e *webEnv) sendColumn(number int) {
+	e.t.Helper()
+	ctx := context.Background()
+	testkit.AddSubscribers(e.t, e.store, "leser", 1, subscribers.StatusActive)
+	src := []byte(fmt.Sprintf("KNIEPUNKT %03d: Eins\n\nText.\n", number))
+	col, err := columns.Parse(fmt.Sprintf("%03d.txt", number), src, time.UTC)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := mailer.NewCampaignStore(e.db).Start(ctx, col)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := templates.NewMailRenderer(templates.MailOptions{BaseURL: "http://news.test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	key, _ := e.db.SecretKey(ctx)
+	srv := testkit.StartSMTP(e.t)
+	m, err := mailer.New(e.db, e.store, mailer.TemplateRenderer(r), mailer.Options{SMTPAddr: srv.Addr, SMTPTLS: mailer.TLSOff,
+		From: "KNIEPUNKT <news@news.test>", BaseURL: "http://news.test", Secret: key, Logger: e.log})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res, err := m.RunCampaign(ctx, c, mailer.RunOptions{}); err != nil || !res.Campaign.Finished() {
+		e.t.Fatalf("send column %03d: %+v %v", number, res, err)
 	}
 }

@@ -43,6 +43,7 @@ func (s *Server) Handler() http.Handler {
 	// The sent columns ("view in browser" links point here).
 	r.Get("/archive", s.handleArchive)
 	r.Get("/archive/{number}", s.handleArchiveColumn)
+	r.Get("/archive.atom", s.handleArchiveFeed)
 	r.Get("/static/style.css", s.handleCSS)
 
 	// Operations.

@@ -62,6 +62,7 @@ type Deps struct {
 	Health         Health           // required
 	Archive        Archive          // nil: the archive is empty
 	Holds          Holds            // nil: /hold answers 404
+	Feed           ArchiveFeed      // nil: /archive.atom has no entries
 	Bodies         BodyRenderer     // required with Archive
 	Metrics        *Metrics         // nil: no request metrics
 	MetricsHandler http.Handler     // serves /metrics; nil: 404
@@ -77,6 +78,7 @@ type Server struct {
 	health     Health
 	archive    Archive
 	holds      Holds
+	feed       ArchiveFeed
 	bodies     *bodyCache
 	metrics    *Metrics
 	promh      http.Handler
@@ -90,8 +92,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.OptIn == nil || deps.Pages == nil || deps.Health == nil {
 		return nil, errors.New("web: OptIn, Pages and Health are required")
 	}
-	if deps.Archive != nil && deps.Bodies == nil {
-		return nil, errors.New("web: an Archive needs Bodies to render its pages")
+	if (deps.Archive != nil || deps.Feed != nil) && deps.Bodies == nil {
+		return nil, errors.New("web: an Archive or Feed needs Bodies to render its pages")
 	}
 	var baseOrigin string
 	if cfg.BaseURL != "" {
@@ -112,7 +114,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, holds: deps.Holds, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
+		archive: deps.Archive, feed: deps.Feed, holds: deps.Holds, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
 		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
 	}, nil

@@ -15,23 +15,35 @@ import (
 // Intervals of serve's background loops.
 const (
 	retryEvery  = 5 * time.Second // due retries and resumed campaigns
-	outboxEvery = 2 * time.Second // confirmation mails and proofs
+	outboxEvery = 2 * time.Second // confirmation and welcome mails, proofs
 	proofEvery  = time.Minute     // looking for proofs that are due
 )
+
+// outboxParts are what serve's outbox worker composes its mails from.
+type outboxParts struct {
+	confirm mailer.OutboxMails     // confirmation mails (subscribers.OptIn)
+	welcome *templates.WelcomeMail // welcome templates; nil with --welcome off
+	archive *mailer.Archive        // the newest sent column for the welcome
+}
 
 // runBackground is serve's delivery side: the cron scheduler, the retry
 // loop (due retries are sent within seconds, not on the weekly schedule;
 // an unfinished campaign resumes at start-up), the outbox worker for
-// composer's confirmation mails and the proofs, and with --proof-to the
+// confirmation and welcome mails and the proofs, and with --proof-to the
 // loop that queues the proof of each column --proof-before its run;
 // column mails are rendered with renderer.
 // It blocks until ctx ends, then waits for messages in flight to be
 // finished and recorded, and returns nil.
-func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, composer mailer.OutboxMails, reg prometheus.Registerer) error {
+func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, outbox outboxParts, reg prometheus.Registerer) error {
 	m, err := newMailer(env, app, renderer)
 	if err != nil {
 		return err
 	}
+	welcome, err := m.NewWelcome(env.Cfg.Welcome, outbox.archive, outbox.welcome)
+	if err != nil {
+		return err
+	}
+	mails := mailer.OutboxByKind{db.OutboxKindConfirm: outbox.confirm, db.OutboxKindWelcome: welcome}
 	if err := m.RegisterMetrics(reg); err != nil {
 		return err
 	}
@@ -44,10 +56,7 @@ func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.
 	if err != nil {
 		return err
 	}
-	mails := mailer.OutboxByKind{db.OutboxKindProof: proofs}
-	if composer != nil {
-		mails[db.OutboxKindConfirm] = composer
-	}
+	mails[db.OutboxKindProof] = proofs
 	sched.Start(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { m.RunOutbox(ctx, mails, outboxEvery) })

@@ -18,7 +18,7 @@ import (
 // why. Files that cannot be parsed are listed on stderr; they are not fatal.
 func columnsCommand(ctx context.Context, env *Env) error {
 	cfg := env.Cfg
-	app, err := openApp(ctx, env)
+	app, err := openExistingApp(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -31,12 +31,15 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	if hist.Held, err = mailer.NewHolds(app.DB, app.Key, cfg.Location).Words(ctx); err != nil {
 		return err
 	}
-	plan, err := columns.DecideFolder(cfg.Columns, cfg.Location, hist, app.DB.Now())
+	plan, err := columns.DecideSources(ctx, cfg.Columns, cfg.Location, feedSources(cfg), hist, app.DB.Now())
 	if err != nil {
 		return err
 	}
 	for _, p := range plan.Problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+	}
+	for _, u := range plan.Unread {
+		fmt.Fprintf(env.Stderr, "newsletter: %v; its items are not listed\n", u)
 	}
 	byNumber := map[int]*mailer.Campaign{}
 	for _, c := range camps {
@@ -57,7 +60,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 			return err
 		}
 		rows = append(rows, row{col.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
-			filepath.Base(col.File), state)})
+			originText(col), state)})
 	}
 	for _, c := range camps {
 		if seen[c.Number] {
@@ -67,8 +70,15 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
+		gone := filepath.Base(c.File) + " (file gone)"
+		switch {
+		case columns.IsFeedFileName(c.File) && len(plan.Unread) > 0:
+			gone = "feed item (feed not read)"
+		case columns.IsFeedFileName(c.File):
+			gone = "feed item (gone from the feed)"
+		}
 		rows = append(rows, row{c.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", c.Number, titleOf(c.Subject, c.Number), "-",
-			filepath.Base(c.File)+" (file gone)", state)})
+			gone, state)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].number < rows[j].number })
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -88,7 +98,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if len(plan.New) > 1 {
 			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(plan.New)-1)
 		}
-	case len(plan.Columns) == 0:
+	case len(plan.Columns) == 0 && len(plan.Unread) == 0:
 		fmt.Fprintf(env.Stdout, "Next: nothing; %s.\n", plan.Why())
 	default:
 		fmt.Fprintf(env.Stdout, "Next: nothing new; %s.\n", plan.Why())

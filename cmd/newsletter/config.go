@@ -1,6 +1,9 @@
 package main
 
-import "time"
+import (
+	"crypto/x509"
+	"time"
+)
 
 // Config holds every setting of DESIGN.md. Each field is a flag, also read
 // from NEWSLETTER_<FLAG> and from the --config TOML file (see flags.go).
@@ -15,8 +18,10 @@ type Config struct {
 	Listen       string
 	SMTPAddr     string
 	SMTPUser     string
-	SMTPPassword string // secret: never printed
-	SMTPTLS      string // off|opportunistic|starttls|tls
+	SMTPPassword string         // secret: never printed
+	SMTPTLS      string         // off|opportunistic|starttls|tls
+	SMTPCA       string         // PEM file of a CA to trust besides the system's
+	SMTPRootCAs  *x509.CertPool // parsed SMTPCA added to the system's; nil: the system's only
 	From         string
 	Schedule     string
 	Timezone     string
@@ -42,6 +47,7 @@ type Config struct {
 	TrustedProxies    string
 	AllowedOrigins    string
 	PurgePendingAfter time.Duration
+	Welcome           string // latest|note|off: the welcome mail after a confirmation
 
 	// Author's safety net.
 	ProofTo     []string // --proof-to, parsed and validated (ProofToText)
@@ -52,4 +58,7 @@ type Config struct {
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)
 	ListName  string
+
+	// Feed source: an http(s) URL or a file.
+	Feed string
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,11 +42,12 @@ const (
 	groupWait                       // send's patience
 	groupWeb                        // web forms
 	groupContent                    // rendering
+	groupFeed                       // the feed as a column source
 	groupProof                      // the author's safety net: proofs
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupProof
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof
 
 var groupTitles = []struct {
 	g     group
@@ -59,6 +61,7 @@ var groupTitles = []struct {
 	{groupWait, "Send"},
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
+	{groupFeed, "Feed"},
 	{groupProof, "Author's safety net"},
 }
 
@@ -93,7 +96,8 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupSMTP, &cfg.SMTPAddr, "smtp-addr", "127.0.0.1:1025", "SMTP server HOST:PORT")
 	str(groupSMTP, &cfg.SMTPUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
 	str(groupSMTP, &cfg.SMTPPassword, "smtp-password", "", "SMTP password (secret: never printed)")
-	str(groupSMTP, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic, starttls or tls")
+	str(groupSMTP, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic (encrypt when offered, any certificate), starttls or tls (certificate verified)")
+	str(groupSMTP, &cfg.SMTPCA, "smtp-ca", "", "PEM file of a CA to trust for the SMTP server's certificate (a private relay's)")
 	str(groupSMTP, &cfg.From, "from", "Newsletter <newsletter@localhost>", `sender, "Name <addr>"`)
 	str(groupSchedule, &cfg.Schedule, "schedule", "0 7 * * 1", "when to send new columns: 5 cron fields or a descriptor like @every 10s")
 	str(groupShared, &cfg.Timezone, "timezone", "Europe/Berlin", "time zone of the schedule and column dates")
@@ -117,10 +121,12 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupWeb, &cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	str(groupWeb, &cfg.AllowedOrigins, "allowed-origins", "", "comma-separated origins allowed to embed the subscribe form (CORS)")
 	dur(groupWeb, &cfg.PurgePendingAfter, "purge-pending-after", 30*24*time.Hour, "delete unconfirmed subscribers after this long")
+	str(groupWeb, &cfg.Welcome, "welcome", mailer.WelcomeLatest, "welcome mail after a confirmation: latest (greeting and the newest sent column), note (greeting and archive link) or off")
 
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
+	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
 
 	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
 	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
@@ -294,6 +300,13 @@ func (cfg *Config) finish(groups group) error {
 		default:
 			return usagef("--smtp-tls: %q is not one of off, opportunistic, starttls, tls", cfg.SMTPTLS)
 		}
+		if cfg.SMTPCA != "" {
+			pool, err := loadCA(cfg.SMTPCA)
+			if err != nil {
+				return err
+			}
+			cfg.SMTPRootCAs = pool
+		}
 		if cfg.Workers < 1 || cfg.Workers > 100 {
 			return usagef("--workers: must be between 1 and 100, got %d", cfg.Workers)
 		}
@@ -347,6 +360,11 @@ func (cfg *Config) finish(groups group) error {
 		if cfg.IPRateLimit < 0 {
 			return usagef("--ip-rate-limit: must not be negative")
 		}
+		switch cfg.Welcome {
+		case mailer.WelcomeLatest, mailer.WelcomeNote, mailer.WelcomeOff:
+		default:
+			return usagef("--welcome: %q is not one of latest, note, off", cfg.Welcome)
+		}
 		for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
 			if o = strings.TrimSpace(o); o == "" {
 				continue
@@ -366,6 +384,11 @@ func (cfg *Config) finish(groups group) error {
 			return fmt.Errorf("--templates: %s is not a folder", cfg.Templates)
 		}
 	}
+	if groups&groupFeed != 0 && cfg.Feed != "" {
+		if err := checkFeed(cfg.Feed); err != nil {
+			return err
+		}
+	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {
 		data, err := os.ReadFile(cfg.Imprint[1:])
 		if err != nil {
@@ -374,6 +397,24 @@ func (cfg *Config) finish(groups group) error {
 		cfg.Imprint = strings.TrimSpace(string(data))
 	}
 	return nil
+}
+
+// loadCA reads --smtp-ca: PEM certificates trusted besides the system's.
+// A file without one is refused here, not at the first send, where the
+// relay's certificate would only "not verify".
+func loadCA(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-ca: cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system pool here: the CA alone
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("--smtp-ca: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
+	}
+	return pool, nil
 }
 
 // checkDKIM names exactly the DKIM settings still missing once one is

@@ -32,7 +32,7 @@ func commands() []command {
 	return []command{
 		{
 			name: "serve", summary: "web forms, archive, one-click unsubscribe, confirmation outbox and the weekly scheduler",
-			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupProof,
+			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupFeed | groupProof,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				return func(ctx context.Context, env *Env, args []string) error {
 					if err := noArgs(args); err != nil {
@@ -44,7 +44,7 @@ func commands() []command {
 		},
 		{
 			name: "send", summary: "send the new column now (the scheduler's job, at once)", usage: "[--column N] [--to EMAIL] [--dry-run]",
-			groups: groupShared | groupLinks | groupSMTP | groupDelivery | groupWait | groupContent,
+			groups: groupShared | groupLinks | groupSMTP | groupDelivery | groupWait | groupContent | groupFeed,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				var o sendOptions
 				fs.IntVar(&o.Column, "column", 0, "send this column number instead of the new one")
@@ -89,7 +89,7 @@ func commands() []command {
 		},
 		{
 			name: "columns", summary: "list every column with number, title, date and state",
-			groups: groupShared,
+			groups: groupShared | groupFeed,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				return func(ctx context.Context, env *Env, args []string) error {
 					if err := noArgs(args); err != nil {
@@ -104,7 +104,7 @@ func commands() []command {
 		},
 		{
 			name: "preview", summary: "render a column exactly as a subscriber gets it", usage: "[N] [--text|--html] [--out FILE]",
-			groups: groupShared | groupLinks | groupContent,
+			groups: groupShared | groupLinks | groupContent | groupFeed,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				text := fs.Bool("text", false, "print only the plain-text part")
 				html := fs.Bool("html", false, "print only the HTML part")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		SMTPUser:     cfg.SMTPUser,
 		SMTPPassword: cfg.SMTPPassword,
 		SMTPTLS:      cfg.SMTPTLS,
+		RootCAs:      cfg.SMTPRootCAs,
 		From:         cfg.From,
 		BaseURL:      cfg.BaseURL,
 		ListName:     cfg.ListName,
@@ -42,6 +44,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		RetryFor:     cfg.RetryFor,
 		Lease:        cfg.Lease,
 		ColumnsDir:   cfg.Columns,
+		Feed:         newFeed(cfg),
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
@@ -60,7 +63,9 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 // interrupt, an SMTP server that cannot be used or was unreachable for all
 // of --wait).
 func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
-	app, err := openApp(ctx, env)
+	// A mistyped --db must not become a new, empty list: a campaign
+	// started on it would burn the column.
+	app, err := openExistingApp(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -81,13 +86,21 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	}
 
 	rep := newProgressReporter(env)
-	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started}
+	var notStarted []string
+	ro := mailer.RunOptions{Wait: env.Cfg.Wait, Progress: rep.progress, Started: rep.started,
+		NotStarted: func(col *columns.Column, why error) {
+			notStarted = append(notStarted, fmt.Sprintf("Column %03d %q not sent: %v; it stays new and goes out on the first send after someone has confirmed.",
+				col.Number, col.Subject, errors.Unwrap(why)))
+		}}
 	var results []*mailer.RunResult
 	var runErr error
 	if opts.Column != 0 {
 		c, err := m.StartColumn(ctx, opts.Column)
 		if errors.Is(err, mailer.ErrHeld) {
 			return fmt.Errorf("%w; `newsletter release %d` lets it go", err, opts.Column)
+		}
+		if errors.Is(err, mailer.ErrNoRecipients) {
+			return fmt.Errorf("%w; nothing was started, the column stays new", err)
 		}
 		if err != nil {
 			return err
@@ -111,14 +124,23 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 			}
+			if len(plan.Unread) > 0 {
+				return unreadError(plan.Plan)
+			}
 			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
 		results, runErr = m.RunPlan(ctx, plan, ro)
+		if runErr == nil && len(plan.Unread) > 0 {
+			runErr = unreadError(plan.Plan) // the resumed campaigns ran; nothing new could start
+		}
 	}
 	rep.finish()
 	for _, r := range results {
 		printSummary(env.Stdout, r)
+	}
+	for _, line := range notStarted {
+		fmt.Fprintln(env.Stdout, line)
 	}
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
@@ -135,7 +157,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 			return fmt.Errorf("%w; %s wait, charged no attempt; `newsletter serve` sends them once the server is back",
 				ue, strings.Join(left, ", "))
 		}
-		return runErr
+		return smtpAdvice(runErr)
 	}
 	var left, held []string
 	for _, r := range results {
@@ -168,6 +190,24 @@ func printHeld(w io.Writer, plan *mailer.Plan) {
 	}
 }
 
+// smtpAdvice adds to an error of the SMTP server's configuration the
+// setting that changes it: mailer says what the server does, the command
+// line knows its flags.
+func smtpAdvice(err error) error {
+	var cve *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, mailer.ErrLoginUnverified):
+		return fmt.Errorf("%w; trust the CA that signed its certificate with --smtp-ca FILE, or send through a relay on this machine", err)
+	case errors.Is(err, mailer.ErrLoginNeedsTLS):
+		return fmt.Errorf("%w; use --smtp-tls starttls or tls, or leave --smtp-user empty for a server that needs no login", err)
+	case errors.Is(err, mailer.ErrNoLogin):
+		return fmt.Errorf("%w; leave --smtp-user empty for a server that needs no login", err)
+	case errors.As(err, &cve):
+		return fmt.Errorf("%w; trust the CA that signed it with --smtp-ca FILE, or use --smtp-tls opportunistic (encrypted, certificate not checked)", err)
+	}
+	return err
+}
+
 // sendTestCopy sends the chosen (or next) column to one address only.
 func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOptions) error {
 	col, err := pickColumn(ctx, m, opts.Column)
@@ -175,7 +215,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 		return err
 	}
 	if err := m.SendTest(ctx, col, opts.To); err != nil {
-		return err
+		return smtpAdvice(err)
 	}
 	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, opts.To)
 	return nil
@@ -185,7 +225,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 // else the newest column.
 func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Column, error) {
 	if number != 0 {
-		return m.FindColumn(number)
+		return m.FindColumn(ctx, number)
 	}
 	plan, err := m.Plan(ctx)
 	if err != nil {
@@ -194,6 +234,8 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Col
 	switch {
 	case len(plan.New) > 0:
 		return plan.New[0], nil
+	case len(plan.Unread) > 0:
+		return nil, unreadError(plan.Plan)
 	case len(plan.Columns) > 0:
 		return plan.Columns[len(plan.Columns)-1], nil
 	}
@@ -231,6 +273,9 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 		fmt.Fprintf(w, "Column %03d would go to %s.\n", col.Number, countOf(n, "active subscriber", "active subscribers"))
+		if n == 0 {
+			fmt.Fprintf(w, "It would not be sent: %v; it stays new.\n", mailer.ErrNoRecipients)
+		}
 		return nil
 	}
 	if opts.Column != 0 {
@@ -243,7 +288,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		case !errors.Is(err, mailer.ErrNoCampaign):
 			return err
 		}
-		col, err := m.FindColumn(opts.Column)
+		col, err := m.FindColumn(ctx, opts.Column)
 		if err != nil {
 			return err
 		}
@@ -267,10 +312,22 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 	}
+	if len(plan.Unread) > 0 {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return unreadError(plan.Plan)
+	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
 		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why())
 	}
 	return w.Flush()
+}
+
+// unreadError is the one line for a feed that could not be read: nothing
+// new was started, and the next run (or send) tries again.
+func unreadError(p *columns.Plan) error {
+	return fmt.Errorf("%w; nothing new was sent: a run starts nothing new until the feed can be read, and the next one tries again", p.Unread[0])
 }
 
 // countOf is "1 thing" or "n things".

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,17 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	// Parsed now, so a broken override stops start-up, not the first welcome.
+	var welcome *templates.WelcomeMail
+	if cfg.Welcome != mailer.WelcomeOff {
+		welcome, err = templates.LoadWelcome(templates.WelcomeOptions{
+			ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	warnOpenDatabase(env.Log, cfg.DB)
 	app, err := openApp(ctx, env)
 	if err != nil {
 		return err
@@ -57,8 +70,12 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
+	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL, Welcome: welcome != nil})
+	// One archive for the pages, the feed and the welcome mail: each sent
+	// column is parsed once.
+	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
 	site, err := web.New(web.Config{
+		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
 		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
@@ -68,7 +85,8 @@ func serveCommand(ctx context.Context, env *Env) error {
 		OptIn:          optin,
 		Pages:          pages,
 		Health:         app.DB,
-		Archive:        mailer.NewArchive(app.DB, cfg.Location, env.Log),
+		Archive:        archive,
+		Feed:           archive,
 		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
@@ -102,7 +120,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := runBackground(bgCtx, env, app, renderer, optin, reg); err != nil && !errors.Is(err, context.Canceled) {
+		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("background: %w", err)
 		}
 	})
@@ -161,4 +179,24 @@ func purgeLoop(ctx context.Context, log *slog.Logger, optin *subscribers.OptIn, 
 		case <-t.C:
 		}
 	}
+}
+
+// warnOpenDatabase warns, once, when the database files that exist already
+// let other users than their owner in: they hold every address, the
+// consent evidence and the key that signs unsubscribe tokens. A database
+// this program creates is private (db.PrivateMode); one copied in or made
+// by an older version may not be. It only warns: the admin may have given
+// a group access on purpose.
+func warnOpenDatabase(log *slog.Logger, path string) {
+	var open []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			open = append(open, p)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	log.Warn("the database files are open to other users than their owner; they hold every address, the consent evidence and the token key",
+		"files", strings.Join(open, " "), "fix", "chmod 600 "+strings.Join(open, " "))
 }

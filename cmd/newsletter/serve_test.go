@@ -204,8 +204,12 @@ func TestServeArchiveShowsOnlySentColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Column 29 goes out; 30 does not.
+	// Column 29 goes out (to one reader: send needs a list); 30 does not.
 	var out, errs bytes.Buffer
+	add := []string{"newsletter", "subscribers", "add", "leser@example.net", "--confirmed", "--consent-note", "test", "--db", dbPath}
+	if code := run(context.Background(), add, func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("subscribers add: %d\n%s%s", code, out.String(), errs.String())
+	}
 	args := []string{"newsletter", "send", "--column", "29", "--db", dbPath, "--columns", columns, "--smtp-addr", smtpSrv.Addr,
 		"--smtp-tls", "off", "--timezone", "UTC", "--from", "K <k@example.org>"}
 	if code := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {

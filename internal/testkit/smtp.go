@@ -3,11 +3,14 @@ package testkit
 // The SMTP sink: a real server built on github.com/emersion/go-smtp that
 // records what it receives and can refuse recipients (4xx/5xx), drop the
 // connection in the middle of DATA, refuse logins, limit connections, be
-// slow, or go down and come back on the same address.
+// slow, go down and come back on the same address, and speak TLS (STARTTLS
+// or implicit) with a certificate the test provides (see certs.go).
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -26,6 +29,7 @@ type SMTPMessage struct {
 	From string
 	To   string // the RCPT address, lower-cased
 	Data []byte
+	TLS  bool // the session was encrypted when the message came
 }
 
 // SMTPServer is a test SMTP server. Set its fields before mail arrives.
@@ -49,12 +53,17 @@ type SMTPServer struct {
 	// login with 535 (a wrong password).
 	RefuseAuth bool
 	// AuthUser and AuthPassword, when AuthUser is set, make the server
-	// offer AUTH PLAIN (and nothing else), without TLS, accept exactly
+	// offer AUTH PLAIN (and nothing else), with or without TLS, accept exactly
 	// these credentials and refuse mail from sessions not logged in.
 	AuthUser, AuthPassword string
 	// Listen is the address Start listens on the first time; default
 	// 127.0.0.1:0.
 	Listen string
+	// TLS, if set, makes the server offer STARTTLS with this configuration
+	// (its certificate); with ImplicitTLS it speaks TLS from the first byte
+	// instead, as on port 465. Set both before Start.
+	TLS         *tls.Config
+	ImplicitTLS bool
 
 	delay    atomic.Int64 // per message, nanoseconds
 	active   atomic.Int32 // open sessions
@@ -108,6 +117,9 @@ func (s *SMTPServer) Start() error {
 		return err
 	}
 	s.Addr = l.Addr().String()
+	if s.TLS != nil && s.ImplicitTLS {
+		l = tls.NewListener(l, s.TLS)
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		if n := s.active.Add(1); s.MaxConns > 0 && int(n) > s.MaxConns {
 			s.active.Add(-1)
@@ -119,6 +131,9 @@ func (s *SMTPServer) Start() error {
 	srv.Domain = "smtptest.local"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are the point of some tests
 	srv.AllowInsecureAuth = true
+	if !s.ImplicitTLS {
+		srv.TLSConfig = s.TLS // offers STARTTLS when set
+	}
 	srv.MaxMessageBytes = 10 << 20
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
@@ -185,6 +200,23 @@ func (s *SMTPServer) WaitMail(tb testing.TB, rcpt string) SMTPMessage {
 			}
 		}
 		return false
+	})
+	return got
+}
+
+// WaitMails waits until n messages for rcpt (any case) have arrived and
+// returns them, oldest first.
+func (s *SMTPServer) WaitMails(tb testing.TB, rcpt string, n int) []SMTPMessage {
+	tb.Helper()
+	var got []SMTPMessage
+	Eventually(tb, fmt.Sprintf("%d mails to %s", n, rcpt), func() bool {
+		got = got[:0]
+		for _, m := range s.Messages() {
+			if strings.EqualFold(m.To, rcpt) {
+				got = append(got, m)
+			}
+		}
+		return len(got) >= n
 	})
 	return got
 }
@@ -295,9 +327,10 @@ func (ss *session) Data(r io.Reader) error {
 		time.Sleep(d)
 	}
 	if !s.Discard {
+		_, encrypted := ss.conn.TLSConnectionState()
 		s.mu.Lock()
 		for _, to := range ss.to {
-			s.msgs = append(s.msgs, SMTPMessage{From: ss.from, To: to, Data: data})
+			s.msgs = append(s.msgs, SMTPMessage{From: ss.from, To: to, Data: data, TLS: encrypted})
 		}
 		s.mu.Unlock()
 	}
