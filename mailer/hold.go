@@ -64,7 +64,7 @@ func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 // something else.
 var ErrBadHoldToken = errors.New("the hold link is invalid")
 
-// Holds is the hold state of the columns (table holds, migration 0005) and
+// Holds is the hold state of the columns (table holds, migration 0006) and
 // the hold links of the proof mails. The "new" rule reads it through
 // columns.History.Held; campaign runs look at it on every claim and lease
 // renewal, so holding a campaign that is sending stops it within one
