@@ -58,12 +58,15 @@ func testHoldMidCampaign(t *testing.T, batch int) {
 	if err != nil || !added || h.By != HeldByAdmin {
 		t.Fatalf("hold: %+v %v %v", h, added, err)
 	}
+	heldAt, atHold := time.Now(), e.srv.Count()
 	var r ran
 	select {
 	case r = <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the run did not stop after the hold")
 	}
+	t.Logf("stopped %s after the hold (lease %s); %d messages of earlier claims accepted after it, %d of %d in all",
+		time.Since(heldAt).Round(time.Millisecond), 300*time.Millisecond, e.srv.Count()-atHold, e.srv.Count(), n)
 	if !errors.Is(r.err, ErrHeld) || r.res == nil || !strings.HasPrefix(r.res.Held, "held by admin at ") {
 		t.Fatalf("run ended with %v, result %+v", r.err, r.res)
 	}
