@@ -43,10 +43,11 @@ const (
 	groupWeb                        // web forms
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
+	groupProof                      // the author's safety net: proofs
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof
 
 var groupTitles = []struct {
 	g     group
@@ -61,6 +62,7 @@ var groupTitles = []struct {
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
+	{groupProof, "Author's safety net"},
 }
 
 // registerSettings binds the configuration flags of the given groups on fs.
@@ -131,6 +133,9 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
+
+	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
+	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
 	return where
 }
 
@@ -376,6 +381,11 @@ func (cfg *Config) finish(groups group) error {
 			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				return usagef("--allowed-origins: %q is not an origin like https://author.example", o)
 			}
+		}
+	}
+	if groups&groupProof != 0 {
+		if err := cfg.finishProof(); err != nil {
+			return err
 		}
 	}
 	if groups&groupContent != 0 && cfg.Templates != "" {
