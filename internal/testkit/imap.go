@@ -25,8 +25,8 @@ import (
 // IMAPServer is one user's mailboxes served over IMAP on 127.0.0.1.
 type IMAPServer struct {
 	Addr     string // HOST:PORT once started
-	User     string
-	Password string
+	User     string // read only: the account is made by NewIMAPServer
+	Password string // read only
 
 	// Set before Start. Caps nil: IMAP4rev1 with MOVE and UIDPLUS.
 	Caps imap.CapSet
