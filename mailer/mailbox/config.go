@@ -145,9 +145,9 @@ func subFolder(parent string, delim rune, child string) string {
 	return parent + string(delim) + child
 }
 
-// IsLoopback says whether host (a name or an address) is this machine,
+// isLoopback says whether host (a name or an address) is this machine,
 // the only place a password may travel in the clear.
-func IsLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -61,7 +61,7 @@ func dial(ctx context.Context, cfg *Config) (*imapclient.Client, net.Conn, error
 	raw.Close()
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	var refused *imap.Error
-	if !errors.As(err, &refused) || !IsLoopback(host) {
+	if !errors.As(err, &refused) || !isLoopback(host) {
 		return nil, nil, fmt.Errorf("STARTTLS: %w", err)
 	}
 	// A server on this machine that has no STARTTLS (a test server, a
