@@ -35,6 +35,11 @@ func (s *Server) Handler() http.Handler {
 	// all but one-click posts.
 	r.Post("/unsubscribe", s.handleUnsubscribe)
 
+	// Holding a column from the author's proof mail: GET shows a button,
+	// only POST holds.
+	r.Get("/hold", s.handleHoldPage)
+	r.With(s.checkOrigin).Post("/hold", s.handleHold)
+
 	// The sent columns ("view in browser" links point here).
 	r.Get("/archive", s.handleArchive)
 	r.Get("/archive/{number}", s.handleArchiveColumn)

@@ -43,11 +43,12 @@ const (
 	groupWeb                        // web forms
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
+	groupProof                      // the author's safety net: proofs
 	groupMailbox                    // serve's IMAP bounce mailbox (bounceimap.go)
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupMailbox
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupMailbox
 
 var groupTitles = []struct {
 	g     group
@@ -62,6 +63,7 @@ var groupTitles = []struct {
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
+	{groupProof, "Author's safety net"},
 	{groupMailbox, "Bounce mailbox"},
 }
 
@@ -136,6 +138,9 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupMailbox, &cfg.BounceIMAPPassword, "bounce-imap-password", "", "password of the --bounce-imap user (secret: never printed)")
 	dur(groupMailbox, &cfg.BouncePoll, "bounce-poll", 5*time.Minute, "pause between polls of --bounce-imap")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
+
+	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
+	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
 	return where
 }
 
@@ -385,6 +390,11 @@ func (cfg *Config) finish(groups group) error {
 	}
 	if groups&groupMailbox != 0 {
 		if err := cfg.finishBounceIMAP(); err != nil {
+			return err
+		}
+	}
+	if groups&groupProof != 0 {
+		if err := cfg.finishProof(); err != nil {
 			return err
 		}
 	}
