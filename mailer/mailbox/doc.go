@@ -31,7 +31,7 @@
 //
 // Poller.Run polls at once and then every Config.Poll. A poll that cannot
 // reach or use the server (refused, TLS, login, missing folder) starts an
-// outage, logged once as a warning (again only when its error changes),
+// outage, logged once as a warning (once more for each other error it meets),
 // and the pause doubles up to Config.MaxBackoff; the first poll that works
 // says "reachable again". When its context ends, Run lets the poll in
 // progress finish the message in hand and move what it handled, and cuts
