@@ -124,7 +124,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// HTTP server has drained: a request in flight may still queue a mail.
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
@@ -132,6 +132,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 		}
 	})
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
+	if cfg.BounceMailbox != nil {
+		wg.Go(func() {
+			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox); err != nil {
+				errc <- fmt.Errorf("bounce mailbox: %w", err)
+			}
+		})
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)
