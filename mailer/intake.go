@@ -109,7 +109,8 @@ type IntakeResult struct {
 	// and how the subscriber was identified (verp, message-id,
 	// final-recipient, unknown, forged), then the subscriber's address when
 	// it is not the one the report names; or "none REASON". Outside a dry
-	// run each event's line goes on with ": " and what it did.
+	// run each line goes on with ": " and what it did ("bounced",
+	// "kept for review", ...).
 	Lines []string
 	// Applied is how many events changed something now (0 on a repeat).
 	Applied int
@@ -175,9 +176,16 @@ func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, 
 		if dryRun {
 			return nil
 		}
-		return temporary(in.write(ctx, func(tx *db.Tx) error {
+		err := in.write(ctx, func(tx *db.Tx) error {
 			return keepForReview(ctx, tx, key, source, reason, rep.From, rep.Subject, raw)
-		}))
+		})
+		if err != nil {
+			return temporary(err)
+		}
+		for i := range res.Lines {
+			res.Lines[i] += ": kept for review"
+		}
+		return nil
 	}
 	if len(rep.Events) == 0 {
 		res.Lines = append(res.Lines, rep.NoneLine())

@@ -49,6 +49,7 @@ func (c *bounceCollector) Collect(ch chan<- prometheus.Metric) {
 		for s := range bounceSources {
 			sum[[2]string{string(k), s}] = 0
 		}
+		sum[[2]string{string(k), "other"}] = 0
 	}
 	for _, n := range counts {
 		source := n.Source

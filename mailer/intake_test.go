@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"newsletter/db"
 	"newsletter/internal/testkit"
 	"newsletter/subscribers"
@@ -445,7 +447,7 @@ func TestIntakeKeepsWhatIsNoBounce(t *testing.T) {
 	reply := []byte("From: Anna <anna@example.net>\r\nTo: bounces@example.org\r\nSubject: Re: KNIEPUNKT\r\nMessage-ID: <reply1@example.net>\r\n\r\nDanke!\r\n")
 	for range 2 {
 		res := e.ingest(reply)
-		if !res.Kept || res.Lines[0] != "none not a report" {
+		if !res.Kept || res.Lines[0] != "none not a report: kept for review" {
 			t.Fatalf("%+v", res)
 		}
 	}
@@ -477,5 +479,42 @@ func TestIntakeTemporaryFailure(t *testing.T) {
 	_, err := e.intake.Ingest(ctx, "pipe", dsn("r1", m.ReturnPath, "leser0@example.net", "5.1.1", m.MessageID), false)
 	if !errors.Is(err, ErrTemporary) {
 		t.Fatalf("err %v, want ErrTemporary", err)
+	}
+}
+
+// /metrics counts the stored events by kind and source; a source outside
+// the known ones counts as "other", so the label stays bounded.
+func TestIntakeMetrics(t *testing.T) {
+	e := newIntakeEnv(t, testBounceAddress, 3)
+	e.addSubscribers("leser", 2, subscribers.StatusActive)
+	reg := prometheus.NewRegistry()
+	if err := e.m.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	sent := e.sendColumn()
+	m0, m1 := sent["leser0@example.net"], sent["leser1@example.net"]
+	e.ingest(dsn("r1", m0.ReturnPath, "leser0@example.net", "5.1.1", m0.MessageID))
+	if _, err := e.intake.Ingest(context.Background(), "carrier-pigeon", arf("c1", m1.ReturnPath, m1.MessageID), false); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "newsletter_bounce_events_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += l.GetName() + "=" + l.GetValue() + " "
+			}
+			got[strings.TrimSpace(labels)] = m.GetCounter().GetValue()
+		}
+	}
+	if got["kind=hard source=pipe"] != 1 || got["kind=complaint source=other"] != 1 || got["kind=soft source=pipe"] != 0 || len(got) != 30 {
+		t.Fatalf("newsletter_bounce_events_total %v", got)
 	}
 }

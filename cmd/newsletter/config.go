@@ -56,4 +56,8 @@ type Config struct {
 
 	// Feed source: an http(s) URL or a file.
 	Feed string
+
+	// Bounces.
+	BounceAddress   string // local@domain: VERP envelope sender; empty: From
+	SoftBounceLimit int    // campaigns in a row with a soft bounce before bounced
 }

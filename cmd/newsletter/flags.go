@@ -43,10 +43,11 @@ const (
 	groupWeb                        // web forms
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
+	groupBounce                     // bounce address and what bounces do
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupBounce
 
 var groupTitles = []struct {
 	g     group
@@ -61,6 +62,7 @@ var groupTitles = []struct {
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
+	{groupBounce, "Bounce"},
 }
 
 // registerSettings binds the configuration flags of the given groups on fs.
@@ -125,6 +127,8 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
+	str(groupBounce, &cfg.BounceAddress, "bounce-address", "", "envelope sender for bounces, local@domain: every mail goes out from local+TAG@domain (VERP); empty: the --from address")
+	num(groupBounce, &cfg.SoftBounceLimit, "soft-bounce-limit", mailer.DefaultSoftBounceLimit, "campaigns in a row with a soft bounce that make an address bounced")
 	return where
 }
 
@@ -377,6 +381,16 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupFeed != 0 && cfg.Feed != "" {
 		if err := checkFeed(cfg.Feed); err != nil {
 			return err
+		}
+	}
+	if groups&groupBounce != 0 {
+		if cfg.BounceAddress != "" {
+			if _, _, err := mailer.SplitBounceAddress(cfg.BounceAddress); err != nil {
+				return usagef("--bounce-address: %v", err)
+			}
+		}
+		if cfg.SoftBounceLimit < 1 || cfg.SoftBounceLimit > 100 {
+			return usagef("--soft-bounce-limit: must be between 1 and 100, got %d", cfg.SoftBounceLimit)
 		}
 	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {

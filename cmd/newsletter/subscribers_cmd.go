@@ -317,6 +317,7 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 		for _, d := range deliveries {
 			printMailRecord(w, fmt.Sprintf("%03d  %s:", d.Column, d.Subject), d.State, d.Attempts, d.SentAt, d.MessageID, d.LastReply)
 		}
+		printBounces(w, r.Bounces)
 		return nil
 	case "json":
 		out := struct {
@@ -324,7 +325,8 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 			Events       []eventOut    `json:"events"`
 			ServiceMails []outboxOut   `json:"service_mails"`
 			Deliveries   []deliveryOut `json:"deliveries"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+			Bounces      []bounceOut   `json:"bounces"`
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}, Bounces: bouncesJSON(r.Bounces)}
 		for _, d := range deliveries {
 			out.Deliveries = append(out.Deliveries, deliveryOut{Column: d.Column, Subject: d.Subject, State: d.State,
 				Attempts: d.Attempts, LastReply: d.LastReply, MessageID: d.MessageID, SentAt: stamp(d.SentAt)})
