@@ -259,7 +259,7 @@ func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, 
 		res.Lines[i] += ": " + effects[i]
 	}
 	if applied > 0 {
-		in.log.Info("bounce report taken in", "source", source, "report", key, "events", applied)
+		in.log.Debug("bounce report taken in", "source", source, "report", key, "events", applied)
 	}
 	return res, nil
 }

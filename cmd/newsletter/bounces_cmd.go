@@ -232,8 +232,15 @@ func columnText(ev subscribers.BounceEvent) string {
 func printBounces(w io.Writer, events []subscribers.BounceEvent) {
 	fmt.Fprintf(w, "\nBounces and complaints (%d event(s), newest first):\n", len(events))
 	for _, ev := range events {
-		fmt.Fprintf(w, "  %s  %s %s, %s mail, via %s, identified by %s: %s\n", stamp(ev.At), ev.Kind, orNone(ev.Status),
-			columnText(ev), terminalText(ev.Source), ev.IdentifiedBy, ev.Effect)
+		about := "mail unknown"
+		switch {
+		case ev.Column != 0:
+			about = fmt.Sprintf("column %03d", ev.Column)
+		case ev.Mail != "":
+			about = terminalText(ev.Mail) + " mail"
+		}
+		fmt.Fprintf(w, "  %s  %s %s, %s, via %s, identified by %s: %s\n", stamp(ev.At), ev.Kind, orNone(ev.Status),
+			about, terminalText(ev.Source), ev.IdentifiedBy, ev.Effect)
 		if ev.Diagnostic != "" {
 			fmt.Fprintf(w, "      Diagnostic:   %s\n", terminalText(ev.Diagnostic))
 		}

@@ -153,7 +153,7 @@ func TestBounceEndToEnd(t *testing.T) {
 	}
 	out, _, _ = f.cmd(t, "", "subscribers", "show", "leser1@example.net")
 	for _, want := range []string{"Status:        bounced", "Bounces and complaints (1 event(s), newest first):",
-		"hard 5.1.1, 031 mail, via pipe, identified by verp: bounced", "Diagnostic:   550 5.1.1"} {
+		"hard 5.1.1, column 031, via pipe, identified by verp: bounced", "Diagnostic:   550 5.1.1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("subscribers show lacks %q:\n%s", want, out)
 		}
