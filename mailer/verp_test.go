@@ -149,3 +149,12 @@ func TestSplitBounceAddress(t *testing.T) {
 		}
 	}
 }
+
+// The cost of a return path per message (the campaign's hot path).
+func BenchmarkVERPAddress(b *testing.B) {
+	v, _ := newVERP("bounces@example.org", []byte("installation secret"))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = v.address(mailRef{Kind: refCampaign, CampaignID: 30, SubscriberID: int64(i)})
+	}
+}
