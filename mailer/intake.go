@@ -41,6 +41,10 @@ const (
 	IdentifiedVERP           = "verp"
 	IdentifiedMessageID      = "message-id"
 	IdentifiedFinalRecipient = "final-recipient"
+	// IdentifiedRelay is the recipient a relay's webhook event names: the
+	// relay vouches for it with its signature, so the event counts as it
+	// is (a relay's complaint event unsubscribes).
+	IdentifiedRelay = "relay"
 	IdentifiedUnknown        = "unknown"
 	IdentifiedForged         = "forged"
 )
@@ -132,12 +136,17 @@ func (in *Intake) Ingest(ctx context.Context, source string, raw []byte, dryRun 
 	if key == "" {
 		key = "sha256:" + hashHex(raw)
 	}
-	return in.apply(ctx, source, rep, key, raw, dryRun)
+	return in.apply(ctx, source, rep, key, raw, dryRun, IdentifiedFinalRecipient)
 }
 
-// Apply takes a report already parsed or built from a relay's webhook
-// event. r.MessageID is the idempotency key ("mailgun:<event id>" etc. for
-// webhooks); without one the report's content is.
+// Apply takes a report built from a relay's webhook event, after the
+// caller has checked the relay's signature. r.MessageID is the idempotency
+// key ("mailgun:<event id>" etc.); without one the report's content is.
+// The report is tied to the subscriber like mail (VERP in r.ReturnPath or
+// r.DeliveredTo, then r.OriginalMessageID), and else by the recipient the
+// event names, which the relay vouches for: unlike a recipient named in
+// mail (Ingest), that counts as the event says ("relay"), so a relay's
+// complaint or hard bounce has its full effect.
 func (in *Intake) Apply(ctx context.Context, source string, r *bounce.Report) (*IntakeResult, error) {
 	// What is kept for review of a report that came without a message.
 	raw, err := json.MarshalIndent(r, "", "  ")
@@ -148,7 +157,7 @@ func (in *Intake) Apply(ctx context.Context, source string, r *bounce.Report) (*
 	if key == "" {
 		key = "sha256:" + hashHex(raw)
 	}
-	return in.apply(ctx, source, r, key, raw, false)
+	return in.apply(ctx, source, r, key, raw, false, IdentifiedRelay)
 }
 
 func hashHex(b []byte) string {
@@ -169,7 +178,10 @@ type target struct {
 
 // apply ties the report's events to subscribers and, unless dryRun,
 // applies them and keeps what it cannot use, in one transaction.
-func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, key string, raw []byte, dryRun bool) (*IntakeResult, error) {
+//
+// byRecipient is how an event tied only by the recipient it names is
+// identified: IdentifiedFinalRecipient (mail) or IdentifiedRelay.
+func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, key string, raw []byte, dryRun bool, byRecipient string) (*IntakeResult, error) {
 	res := &IntakeResult{}
 	keep := func(reason string) error {
 		res.Kept = true
@@ -207,7 +219,7 @@ func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, 
 	for i, ev := range rep.Events {
 		t := whole
 		if t.how == "" {
-			if t, err = in.identifyRecipient(ctx, ev); err != nil {
+			if t, err = in.identifyRecipient(ctx, ev, byRecipient); err != nil {
 				return nil, temporary(err)
 			}
 		}
@@ -265,9 +277,9 @@ func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, 
 }
 
 // bounceEvent is the event as subscribers stores it. A report tied to the
-// subscriber only by the recipient it names counts at most as a soft
-// bounce (anyone can write such a report), for the newest campaign the
-// subscriber's server accepted.
+// subscriber only by the recipient it names is about the newest campaign
+// the subscriber's server accepted; in mail it counts at most as a soft
+// bounce (anyone can write such a report).
 func (in *Intake) bounceEvent(ctx context.Context, tx *db.Tx, source, key string, ev bounce.Event, t target) (subscribers.BounceEvent, error) {
 	be := subscribers.BounceEvent{
 		SubscriberID: t.subscriberID, Kind: subscribers.BounceKind(ev.Kind), Status: ev.Status, Diagnostic: ev.Diagnostic,
@@ -275,6 +287,8 @@ func (in *Intake) bounceEvent(ctx context.Context, tx *db.Tx, source, key string
 	}
 	if t.how == IdentifiedFinalRecipient {
 		be.Kind = subscribers.BounceSoft
+	}
+	if t.how == IdentifiedFinalRecipient || t.how == IdentifiedRelay {
 		m, err := in.campaigns.latestSentTx(ctx, tx, t.subscriberID)
 		switch {
 		case err == nil:
@@ -385,15 +399,16 @@ func (in *Intake) withSubscriber(ctx context.Context, t target, id int64) (targe
 }
 
 // identifyRecipient ties one event to the subscriber with the address it
-// names (the DSN's Final-Recipient, else its Original-Recipient).
-func (in *Intake) identifyRecipient(ctx context.Context, ev bounce.Event) (target, error) {
+// names (the DSN's Final-Recipient, else its Original-Recipient); how says
+// whose word that is.
+func (in *Intake) identifyRecipient(ctx context.Context, ev bounce.Event, how string) (target, error) {
 	for _, a := range []string{ev.Recipient, ev.OriginalRecipient} {
 		if a == "" {
 			continue
 		}
 		sub, err := in.store.FindByEmail(ctx, a)
 		if err == nil {
-			return target{how: IdentifiedFinalRecipient, subscriberID: sub.ID, email: sub.Email}, nil
+			return target{how: how, subscriberID: sub.ID, email: sub.Email}, nil
 		}
 		var ie *subscribers.InvalidError
 		if !errors.Is(err, subscribers.ErrNotFound) && !errors.As(err, &ie) {

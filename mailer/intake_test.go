@@ -13,6 +13,7 @@ import (
 
 	"newsletter/db"
 	"newsletter/internal/testkit"
+	"newsletter/mailer/bounce"
 	"newsletter/subscribers"
 )
 
@@ -516,5 +517,47 @@ func TestIntakeMetrics(t *testing.T) {
 	}
 	if got["kind=hard source=pipe"] != 1 || got["kind=complaint source=other"] != 1 || got["kind=soft source=pipe"] != 0 || len(got) != 30 {
 		t.Fatalf("newsletter_bounce_events_total %v", got)
+	}
+}
+
+// A relay's webhook event (signature checked by the caller) is applied as
+// it says, also when only the recipient ties it to the subscriber; once
+// per event id.
+func TestIntakeApplyRelayEvents(t *testing.T) {
+	e := newIntakeEnv(t, testBounceAddress, 3)
+	ids := e.addSubscribers("leser", 3, subscribers.StatusActive)
+	e.sendColumn()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		rep    *bounce.Report
+		id     int64
+		status subscribers.Status
+		line   string
+		kept   bool
+	}{
+		{"complaint event", &bounce.Report{MessageID: "ses:c-1", Events: []bounce.Event{{Kind: bounce.Complaint, Recipient: "leser0@example.net", Diagnostic: "abuse"}}},
+			ids[0], subscribers.StatusUnsubscribed, "complaint - leser0@example.net relay: unsubscribed", false},
+		{"the same event again", &bounce.Report{MessageID: "ses:c-1", Events: []bounce.Event{{Kind: bounce.Complaint, Recipient: "leser0@example.net"}}},
+			ids[0], subscribers.StatusUnsubscribed, "complaint - leser0@example.net relay: repeat, taken in before (unsubscribed)", false},
+		{"hard bounce event", &bounce.Report{MessageID: "mailgun:b-1", Events: []bounce.Event{{Kind: bounce.Hard, Recipient: "leser1@example.net", Status: "5.1.1"}}},
+			ids[1], subscribers.StatusBounced, "hard 5.1.1 leser1@example.net relay: bounced", false},
+		{"event with a forged return path", &bounce.Report{MessageID: "ses:b-2", ReturnPath: "bounces+" + strings.Repeat("a", VERPTagLen) + "@example.org",
+			Events: []bounce.Event{{Kind: bounce.Hard, Recipient: "leser2@example.net", Status: "5.1.1"}}},
+			ids[2], subscribers.StatusActive, "hard 5.1.1 leser2@example.net forged: kept for review", true},
+	} {
+		res, err := e.intake.Apply(ctx, "ses", tc.rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Lines) != 1 || res.Lines[0] != tc.line || res.Kept != tc.kept {
+			t.Errorf("%s: %+v, want %q", tc.name, res, tc.line)
+		}
+		if got := e.subscriberStatus(tc.id); got != tc.status {
+			t.Errorf("%s: status %s, want %s", tc.name, got, tc.status)
+		}
+	}
+	if evs := e.events(ids[1]); len(evs) != 1 || evs[0].Column != 30 || evs[0].Source != "ses" {
+		t.Fatalf("relay event stored as %+v", evs)
 	}
 }
