@@ -44,9 +44,9 @@ const (
 	// IdentifiedRelay is the recipient a relay's webhook event names: the
 	// relay vouches for it with its signature, so the event counts as it
 	// is (a relay's complaint event unsubscribes).
-	IdentifiedRelay = "relay"
-	IdentifiedUnknown        = "unknown"
-	IdentifiedForged         = "forged"
+	IdentifiedRelay   = "relay"
+	IdentifiedUnknown = "unknown"
+	IdentifiedForged  = "forged"
 )
 
 // Reasons a message is kept for review besides those package bounce gives.

@@ -114,26 +114,34 @@ func eachMboxMessage(br *bufio.Reader, fn func(string, []byte) error) error {
 		msg.Reset()
 		return err
 	}
+	lineStart, inSep := true, false
 	for {
-		line, err := readLine(br)
-		if len(line) > 0 {
-			isSep := prevEmpty && bytes.HasPrefix(line, []byte("From "))
-			switch {
-			case isSep:
-				if ferr := flush(); ferr != nil {
-					return ferr
+		// A line longer than the reader's buffer comes in pieces; only the
+		// first piece of a line may start a separator or be quoted.
+		piece, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		if len(piece) > 0 {
+			complete := piece[len(piece)-1] == '\n'
+			if lineStart {
+				inSep = prevEmpty && bytes.HasPrefix(piece, []byte("From "))
+				if inSep {
+					if ferr := flush(); ferr != nil {
+						return ferr
+					}
+					started = true
+				} else if q := bytes.TrimLeft(piece, ">"); len(q) < len(piece) && bytes.HasPrefix(q, []byte("From ")) {
+					piece = piece[1:]
 				}
-				started = true
-			case started:
-				if q := bytes.TrimLeft(line, ">"); len(q) < len(line) && bytes.HasPrefix(q, []byte("From ")) {
-					line = line[1:]
-				}
-				if msg.Len()+len(line) <= maxIngestMessage {
-					msg.Write(line)
-				}
+				prevEmpty = complete && len(bytes.TrimRight(piece, "\r\n")) == 0
+			} else {
+				prevEmpty = false
 			}
-			trimmed := bytes.TrimRight(line, "\r\n")
-			prevEmpty = len(trimmed) == 0 && bytes.HasSuffix(line, []byte("\n"))
+			if started && !inSep && msg.Len()+len(piece) <= maxIngestMessage {
+				msg.Write(piece)
+			}
+			lineStart = complete
 		}
 		if err == io.EOF {
 			return flush()
@@ -142,17 +150,6 @@ func eachMboxMessage(br *bufio.Reader, fn func(string, []byte) error) error {
 			return fmt.Errorf("read mbox: %w", err)
 		}
 	}
-}
-
-// readLine reads one line with its newline; a line longer than the reader's
-// buffer comes in pieces, which only the first of may be taken as a
-// separator (the pieces after it never follow an empty line).
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		err = nil
-	}
-	return append([]byte(nil), line...), err
 }
 
 // maildirInput reads the messages in a Maildir's new/ and cur/, in name
