@@ -16,11 +16,15 @@ build:
 run:
 	./scripts/run.sh
 
-# gofmt check, vet, then every test with the race detector.
+# Static analysis: staticcheck, pinned, run through the module proxy's copy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# gofmt check, vet, staticcheck, then every test with the race detector.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 # Benchmarks, each with the iteration count that gives a meaningful figure:

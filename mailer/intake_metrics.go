@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,7 +53,8 @@ func (c *bounceCollector) Collect(ch chan<- prometheus.Metric) {
 		sum[[2]string{string(k), "other"}] = 0
 	}
 	for _, n := range counts {
-		source := n.Source
+		// The webhooks store "webhook:mailgun" and the like.
+		source := strings.TrimPrefix(n.Source, "webhook:")
 		if !bounceSources[source] {
 			source = "other"
 		}

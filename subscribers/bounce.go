@@ -45,7 +45,7 @@ type BounceEvent struct {
 	CampaignID   int64  // the campaign whose mail bounced; 0 when none
 	Column       int    // its column number; 0 when none
 	Mail         string // what bounced: "column", an outbox kind ("confirm", "welcome", ...), "" unknown
-	Source       string // how the report came: pipe, file, mbox, maildir, imap, mailgun, ...
+	Source       string // how the report came: pipe, file, mbox, maildir, imap, webhook:mailgun, ...
 	IdentifiedBy string // verp, message-id or final-recipient
 	Effect       string // what it did to the subscriber, in words
 	ReportKey    string // the report's Message-ID or the provider's event id

@@ -6,10 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"text/tabwriter"
-	"unicode"
 	"unicode/utf8"
 
 	"newsletter/mailer"
@@ -132,7 +129,7 @@ func ingestCommand(ctx context.Context, env *Env, arg string, dryRun bool) error
 		n++
 		prefix := ""
 		if name != "" {
-			prefix = terminalText(name) + ": "
+			prefix = esc(name) + ": "
 		}
 		res, err := intake.Ingest(ctx, input.source, raw, dryRun)
 		if err != nil {
@@ -150,7 +147,7 @@ func ingestCommand(ctx context.Context, env *Env, arg string, dryRun bool) error
 			return nil
 		}
 		for _, l := range res.Lines {
-			fmt.Fprintf(env.Stdout, "%s%s\n", prefix, terminalText(l))
+			fmt.Fprintf(env.Stdout, "%s%s\n", prefix, esc(l))
 		}
 		return nil
 	})
@@ -210,7 +207,7 @@ func listBounces(ctx context.Context, env *Env, limit int, review bool) error {
 	}
 	fmt.Fprintln(tw, "TIME\tADDRESS\tKIND\tSTATUS\tCOLUMN\tDIAGNOSTIC")
 	for _, ev := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(ev.At), terminalText(ev.Address), ev.Kind, orNone(ev.Status),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(ev.At), esc(ev.Address), ev.Kind, orNone(ev.Status),
 			columnText(ev), orNone(clipped(ev.Diagnostic, 100)))
 	}
 	return tw.Flush()
@@ -237,12 +234,12 @@ func printBounces(w io.Writer, events []subscribers.BounceEvent) {
 		case ev.Column != 0:
 			about = fmt.Sprintf("column %03d", ev.Column)
 		case ev.Mail != "":
-			about = terminalText(ev.Mail) + " mail"
+			about = esc(ev.Mail) + " mail"
 		}
 		fmt.Fprintf(w, "  %s  %s %s, %s, via %s, identified by %s: %s\n", stamp(ev.At), ev.Kind, orNone(ev.Status),
-			about, terminalText(ev.Source), ev.IdentifiedBy, ev.Effect)
+			about, esc(ev.Source), ev.IdentifiedBy, ev.Effect)
 		if ev.Diagnostic != "" {
-			fmt.Fprintf(w, "      Diagnostic:   %s\n", terminalText(ev.Diagnostic))
+			fmt.Fprintf(w, "      Diagnostic:   %s\n", esc(ev.Diagnostic))
 		}
 	}
 }
@@ -269,33 +266,11 @@ func bouncesJSON(events []subscribers.BounceEvent) []bounceOut {
 	return out
 }
 
-// terminalText shows text from outside safely on a terminal: control
-// characters (ESC sequences, CR that rewrites a line), C1 controls and the
-// bidi overrides and isolates are written as escapes; bytes that are not
-// UTF-8 as \xNN.
-func terminalText(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r < 0x80 && (unicode.IsControl(r)):
-			b.WriteString(strconv.QuoteRuneToASCII(r)[1 : len(strconv.QuoteRuneToASCII(r))-1])
-		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == 0x2028 || r == 0x2029:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// clipped is terminalText cut to about n characters.
+// clipped is esc (text from outside, made safe for a terminal) cut to
+// about n characters.
 func clipped(s string, n int) string {
 	if utf8.RuneCountInString(s) > n {
 		s = string([]rune(s)[:n-1]) + "…"
 	}
-	return terminalText(s)
+	return esc(s)
 }

@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"newsletter/internal/testkit"
 	"newsletter/subscribers"
@@ -310,4 +316,48 @@ func (f *bounceFixture) store(t *testing.T) *subscribers.Store {
 	t.Helper()
 	d := testkit.OpenDBFile(t, f.dbPath, nil)
 	return testkit.NewStore(t, d)
+}
+
+// A relay's signed webhook events reach the same intake through serve: a
+// complaint unsubscribes, a hard bounce makes the address bounced, each
+// once; `bounces list` shows them with their source.
+func TestBounceWebhookThroughServe(t *testing.T) {
+	smtp := testkit.StartSMTP(t)
+	dbPath, columns := serveFolder(t)
+	d := testkit.OpenDBFile(t, dbPath, nil)
+	st := testkit.NewStore(t, d)
+	testkit.ImportSubscribers(t, st, "leser", 2, subscribers.StatusActive)
+	p := startServe(t, dbPath, columns, smtp.Addr, "--webhook-mailgun-key", testMailgunKey)
+
+	post := func(token, event string) int {
+		t.Helper()
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		mac := hmac.New(sha256.New, []byte(testMailgunKey))
+		mac.Write([]byte(ts + token))
+		body := fmt.Sprintf(`{"signature":{"timestamp":%q,"token":%q,"signature":%q},"event-data":%s}`,
+			ts, token, hex.EncodeToString(mac.Sum(nil)), event)
+		res, err := http.Post(p.URL+"/webhooks/mailgun", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	complaint := `{"id":"ev-c1","event":"complained","recipient":"leser0@example.net"}`
+	hard := `{"id":"ev-h1","event":"failed","severity":"permanent","recipient":"leser1@example.net","delivery-status":{"code":550,"enhanced-code":"5.1.1","message":"user unknown"}}`
+	for i, ev := range []string{complaint, hard, complaint} {
+		if code := post(fmt.Sprintf("tok-%d", i), ev); code != 200 {
+			t.Fatalf("event %d: %d\n%s", i, code, p.errs.String())
+		}
+	}
+	p.stop(t)
+	for addr, want := range map[string]subscribers.Status{"leser0@example.net": subscribers.StatusUnsubscribed, "leser1@example.net": subscribers.StatusBounced} {
+		if s, _ := st.FindByEmail(context.Background(), addr); s.Status != want {
+			t.Errorf("%s is %s, want %s", addr, s.Status, want)
+		}
+	}
+	evs, err := st.BounceEvents(context.Background(), subscribers.BounceFilter{})
+	if err != nil || len(evs) != 2 || evs[0].Source != "webhook:mailgun" || evs[0].IdentifiedBy != "relay" {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/x509"
 	"time"
+
+	"newsletter/web"
 )
 
 // Config holds every setting of DESIGN.md. Each field is a flag, also read
@@ -60,4 +62,13 @@ type Config struct {
 	// Bounces.
 	BounceAddress   string // local@domain: VERP envelope sender; empty: From
 	SoftBounceLimit int    // campaigns in a row with a soft bounce before bounced
+
+	// Relay webhooks, POST /webhooks/{provider} (webhooks.go).
+	WebhookMailgunKey       string            // secret: never printed
+	WebhookPostmarkUser     string            // basic auth user in Postmark's webhook URL
+	WebhookPostmarkPassword string            // secret: never printed
+	WebhookSendGridKey      string            // FILE with SendGrid's verification key
+	WebhookSES              string            // on|off
+	WebhookSESTopics        string            // comma-separated SNS topic ARNs
+	Webhooks                web.WebhookConfig // parsed from the settings above
 }

@@ -74,6 +74,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
 	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	// The relays' events go through the same intake as `bounces ingest`.
+	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
+		BounceAddress: cfg.BounceAddress, SoftBounceLimit: cfg.SoftBounceLimit, Secret: app.Key, Logger: env.Log,
+	})
+	if err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
@@ -81,6 +88,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+		Webhooks:       cfg.Webhooks,
 	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
@@ -91,9 +99,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
+		Webhooks:       web.WebhookDeps{Intake: intake},
 	})
 	if err != nil {
 		return err
+	}
+	if on := cfg.Webhooks.Relays(); len(on) > 0 {
+		env.Log.Info("relay webhooks on", "relays", strings.Join(on, ","), "url", cfg.BaseURL+"/webhooks/{relay}")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
