@@ -378,6 +378,12 @@ func (in *Intake) columnTarget(ctx context.Context, how string, m sentMail) (tar
 
 func (in *Intake) outboxTarget(ctx context.Context, how string, o db.OutboxRef) (target, error) {
 	t := target{how: how, mail: o.Kind}
+	if o.SubscriberID == 0 {
+		// A mail to no subscriber (a proof to --proof-to); an erased
+		// subscriber's outbox rows are gone with them.
+		t.gone = "none: a " + o.Kind + " mail, which goes to no subscriber"
+		return t, nil
+	}
 	return in.withSubscriber(ctx, t, o.SubscriberID)
 }
 

@@ -561,3 +561,29 @@ func TestIntakeApplyRelayEvents(t *testing.T) {
 		t.Fatalf("relay event stored as %+v", evs)
 	}
 }
+
+// A proof goes to the author, no subscriber: its bounce is recognised by
+// its tag and changes nothing.
+func TestIntakeProofBounce(t *testing.T) {
+	e := newIntakeEnv(t, testBounceAddress, 3)
+	if err := e.db.InTx(context.Background(), func(tx *db.Tx) error {
+		_, err := db.EnqueueOutbox(context.Background(), tx, db.OutboxItem{Kind: db.OutboxKindProof, Recipient: "autorin@example.org"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		e.m.RunOutbox(ctx, &fakeOutboxMails{sent: map[int64]string{}}, 10*time.Millisecond)
+		close(done)
+	}()
+	msg := e.srv.WaitMail(t, "autorin@example.org")
+	cancel()
+	<-done
+	res := e.ingest(dsn("p1", msg.From, "autorin@example.org", "5.2.2", "x@y"))
+	if res.Kept || res.Applied != 0 || len(res.Lines) != 1 ||
+		res.Lines[0] != "soft 5.2.2 autorin@example.org verp: none: a proof mail, which goes to no subscriber" {
+		t.Fatalf("%+v", res)
+	}
+}

@@ -51,6 +51,7 @@ type Mailer struct {
 	metrics  *metrics
 
 	campaigns *CampaignStore // campaigns and the delivery log
+	holds     *Holds         // columns on hold
 
 	// sendMu keeps campaign runs of one process (RunCampaign, the
 	// scheduler's job and its retry loop) from running side by side (leases
@@ -79,6 +80,7 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	}
 	m := &Mailer{
 		db: d, store: store, campaigns: NewCampaignStore(d), renderer: r, opts: opts, from: from,
+		holds:   NewHolds(d, opts.Secret, opts.Location),
 		retry:   retryPolicy{backoff: opts.RetryBackoff, giveUpAfter: opts.RetryFor},
 		owner:   owner,
 		log:     opts.Logger,
@@ -109,6 +111,9 @@ func newOwnerID() (string, error) {
 
 // Campaigns is the store of campaigns and their delivery log.
 func (m *Mailer) Campaigns() *CampaignStore { return m.campaigns }
+
+// Holds is the hold state of the columns.
+func (m *Mailer) Holds() *Holds { return m.holds }
 
 // unsubscribeURL is the subscriber's one-click unsubscribe link.
 func (m *Mailer) unsubscribeURL(subscriberID int64) string {

@@ -51,6 +51,11 @@ type Config struct {
 	PurgePendingAfter time.Duration
 	Welcome           string // latest|note|off: the welcome mail after a confirmation
 
+	// Author's safety net.
+	ProofTo     []string // --proof-to, parsed and validated (ProofToText)
+	ProofToText string
+	ProofBefore time.Duration
+
 	// Content.
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)

@@ -43,11 +43,12 @@ const (
 	groupWeb                        // web forms
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
+	groupProof                      // the author's safety net: proofs
 	groupBounce                     // bounce address and what bounces do
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupBounce
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupBounce
 
 var groupTitles = []struct {
 	g     group
@@ -62,6 +63,7 @@ var groupTitles = []struct {
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
+	{groupProof, "Author's safety net"},
 	{groupBounce, "Bounce"},
 }
 
@@ -133,6 +135,9 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
+
+	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
+	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
 	str(groupBounce, &cfg.BounceAddress, "bounce-address", "", "envelope sender for bounces, local@domain: every mail goes out from local+TAG@domain (VERP); empty: the --from address")
 	num(groupBounce, &cfg.SoftBounceLimit, "soft-bounce-limit", mailer.DefaultSoftBounceLimit, "campaigns in a row with a soft bounce that make an address bounced")
 	return where
@@ -380,6 +385,11 @@ func (cfg *Config) finish(groups group) error {
 			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				return usagef("--allowed-origins: %q is not an origin like https://author.example", o)
 			}
+		}
+	}
+	if groups&groupProof != 0 {
+		if err := cfg.finishProof(); err != nil {
+			return err
 		}
 	}
 	if groups&groupContent != 0 && cfg.Templates != "" {

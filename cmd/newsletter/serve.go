@@ -95,6 +95,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Health:         app.DB,
 		Archive:        archive,
 		Feed:           archive,
+		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),

@@ -7,7 +7,7 @@
 // certificate (ServeTLS, NewCA, SelfSignedCert), a log buffer several
 // goroutines may write (SyncBuffer) and a quiet test logger (Logger),
 // Eventually for polling, reading received mail (ParseMail, MailText,
-// ReadMail, ConfirmLink), and PeakMem for benchmarks.
+// ReadMail, ConfirmLink, HoldLink), and PeakMem for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.
