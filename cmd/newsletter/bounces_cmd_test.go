@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"newsletter/db"
 	"newsletter/internal/testkit"
+	"newsletter/mailer"
+	"newsletter/mailer/mailbox"
 	"newsletter/subscribers"
 )
 
@@ -360,4 +364,49 @@ func TestBounceWebhookThroughServe(t *testing.T) {
 	if err != nil || len(evs) != 2 || evs[0].Source != "webhook:mailgun" || evs[0].IdentifiedBy != "relay" {
 		t.Fatalf("events %+v, %v", evs, err)
 	}
+}
+
+// Where the bounce mailbox puts a message, by what the intake made of it.
+func TestIntakeHandlerVerdicts(t *testing.T) {
+	f := newBounceFixture(t)
+	d := testkit.OpenDBFile(t, f.dbPath, nil)
+	in, err := mailer.NewIntake(d, testkit.NewStore(t, d), mailer.IntakeOptions{BounceAddress: "bounces@example.org", Secret: secretOf(t, d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := intakeHandler(in)
+	m := f.seen["leser0@example.net"]
+	autoReply := "From: Anna <anna@example.net>\r\nTo: bounces@example.org\r\nSubject: Out of Office: KNIEPUNKT\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@example.net>\r\n\r\nI am away.\r\n"
+	forged := strings.Replace(postfixDSN(t, "leser0@example.net", m), m.ReturnPath, "bounces+"+strings.Repeat("a", 26)+"@example.org", -1)
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want mailbox.Verdict
+	}{
+		{"a bounce", postfixDSN(t, "leser0@example.net", m), mailbox.Processed},
+		{"the same again", postfixDSN(t, "leser0@example.net", m), mailbox.Processed},
+		{"an auto-reply", autoReply, mailbox.Processed},
+		{"a reader's reply", readerReply, mailbox.Unrecognised},
+		{"a forged tag", forged, mailbox.Unrecognised},
+		{"about no subscriber", softDSN("n1", "bounces@example.org", "nobody@example.com"), mailbox.Unrecognised},
+	} {
+		v, err := h(context.Background(), []byte(tc.raw))
+		if err != nil || v != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.name, v, err, tc.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if v, err := h(ctx, []byte(readerReply)); v != mailbox.Retry || !errors.Is(err, mailer.ErrTemporary) {
+		t.Errorf("database out of reach: %v, %v; want Retry and ErrTemporary", v, err)
+	}
+}
+
+func secretOf(t *testing.T, d *db.DB) []byte {
+	t.Helper()
+	key, err := d.SecretKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

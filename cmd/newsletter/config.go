@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"time"
 
+	"newsletter/mailer/mailbox"
 	"newsletter/web"
 )
 
@@ -76,4 +77,10 @@ type Config struct {
 	WebhookSES              string            // on|off
 	WebhookSESTopics        string            // comma-separated SNS topic ARNs
 	Webhooks                web.WebhookConfig // parsed from the settings above
+
+	// Bounce mailbox polled by serve (bounceimap.go).
+	BounceIMAP         string          // imaps://USER@HOST/FOLDER
+	BounceIMAPPassword string          // secret: never printed
+	BouncePoll         time.Duration   // pause between polls
+	BounceMailbox      *mailbox.Config // parsed; nil without --bounce-imap
 }

@@ -45,10 +45,11 @@ const (
 	groupFeed                       // the feed as a column source
 	groupProof                      // the author's safety net: proofs
 	groupBounce                     // bounce address and what bounces do
+	groupMailbox                    // serve's IMAP bounce mailbox (bounceimap.go)
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupBounce
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupBounce | groupMailbox
 
 var groupTitles = []struct {
 	g     group
@@ -65,6 +66,7 @@ var groupTitles = []struct {
 	{groupFeed, "Feed"},
 	{groupProof, "Author's safety net"},
 	{groupBounce, "Bounce"},
+	{groupMailbox, "Bounce mailbox"},
 }
 
 // registerSettings binds the configuration flags of the given groups on fs.
@@ -134,6 +136,9 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
+	str(groupMailbox, &cfg.BounceIMAP, "bounce-imap", "", "`URL` of the IMAP folder serve takes bounce reports from: imaps://USER@HOST/FOLDER (TLS), imap://… (STARTTLS)")
+	str(groupMailbox, &cfg.BounceIMAPPassword, "bounce-imap-password", "", "password of the --bounce-imap user (secret: never printed)")
+	dur(groupMailbox, &cfg.BouncePoll, "bounce-poll", 5*time.Minute, "pause between polls of --bounce-imap")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
 
 	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
@@ -385,6 +390,11 @@ func (cfg *Config) finish(groups group) error {
 			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				return usagef("--allowed-origins: %q is not an origin like https://author.example", o)
 			}
+		}
+	}
+	if groups&groupMailbox != 0 {
+		if err := cfg.finishBounceIMAP(); err != nil {
+			return err
 		}
 	}
 	if groups&groupProof != 0 {

@@ -32,7 +32,7 @@ func commands() []command {
 	return []command{
 		{
 			name: "serve", summary: "web forms, archive, one-click unsubscribe, confirmation outbox and the weekly scheduler",
-			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupFeed | groupProof | groupBounce,
+			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupFeed | groupProof | groupBounce | groupMailbox,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				return func(ctx context.Context, env *Env, args []string) error {
 					if err := noArgs(args); err != nil {
