@@ -291,7 +291,8 @@ func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Pr
 		if dm.composeErr != nil {
 			v, reply = verdictFailed, oneLine("not sent: "+dm.composeErr.Error())
 		} else {
-			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, d.Email, buf.Bytes(), func() { <-prev })
+			from := m.returnPath(mailRef{Kind: refCampaign, CampaignID: d.CampaignID, SubscriberID: d.SubscriberID})
+			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, from, d.Email, buf.Bytes(), func() { <-prev })
 		}
 		<-prev
 		switch {

@@ -44,6 +44,7 @@ type Mailer struct {
 	from     fromAddress
 	composer *composer
 	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
+	verp     *verp       // return paths with --bounce-address; nil without
 	retry    retryPolicy // of outbox items; the marker applies it to deliveries
 	owner    string
 	log      *slog.Logger
@@ -88,6 +89,11 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	m.composer = newComposer(&m.opts, from, dk)
 	if m.sender, err = newSender(&m.opts, from.addr.Address); err != nil {
 		return nil, err
+	}
+	if opts.BounceAddress != "" {
+		if m.verp, err = newVERP(opts.BounceAddress, opts.Secret); err != nil {
+			return nil, fmt.Errorf("bounce address: %w", err)
+		}
 	}
 	return m, nil
 }

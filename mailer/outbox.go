@@ -156,7 +156,7 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 	}
 	// No wait for the server: while it is down, the item is given back
 	// and RunOutbox claims nothing until the next connection round.
-	v, r, err := m.sender.send(ctx, *conn, time.Time{}, it.Recipient, buf.Bytes(), nil)
+	v, r, err := m.sender.send(ctx, *conn, time.Time{}, m.returnPath(mailRef{Kind: refOutbox, OutboxID: it.ID}), it.Recipient, buf.Bytes(), nil)
 	if err != nil {
 		return err
 	}

@@ -327,7 +327,7 @@ func (m *Mailer) SendTest(ctx context.Context, col *columns.Column, address stri
 		return err
 	}
 	defer conn.close()
-	v, reply, err := m.sender.send(ctx, conn, time.Time{}, email, buf.Bytes(), nil)
+	v, reply, err := m.sender.send(ctx, conn, time.Time{}, m.returnPath(mailRef{Kind: refTest}), email, buf.Bytes(), nil)
 	if err != nil {
 		return fmt.Errorf("test copy to %s not sent: %w", email, err)
 	}

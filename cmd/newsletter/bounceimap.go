@@ -7,8 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
+	"newsletter/mailer"
+	"newsletter/mailer/bounce"
 	"newsletter/mailer/mailbox"
 )
 
@@ -85,11 +86,11 @@ func parseBounceIMAP(raw string) (*mailbox.Config, error) {
 	return mc, nil
 }
 
-// runBounceMailbox polls the bounce mailbox until ctx ends. Until the
-// intake lands the handler leaves every message where it is.
-func runBounceMailbox(ctx context.Context, log *slog.Logger, mc mailbox.Config) error {
+// runBounceMailbox polls the bounce mailbox until ctx ends, taking each
+// message in through the intake.
+func runBounceMailbox(ctx context.Context, log *slog.Logger, mc mailbox.Config, in *mailer.Intake) error {
 	mc.Logger = log
-	p, err := mailbox.New(mc, notBuiltYet(log)) // merge: wire mailer.Intake
+	p, err := mailbox.New(mc, intakeHandler(in))
 	if err != nil {
 		return err
 	}
@@ -97,12 +98,36 @@ func runBounceMailbox(ctx context.Context, log *slog.Logger, mc mailbox.Config) 
 	return nil
 }
 
-// notBuiltYet is the placeholder handler: it says once that reports are
-// not read yet and leaves each message for a later poll.
-func notBuiltYet(log *slog.Logger) mailbox.Handler {
-	var once sync.Once
-	return func(context.Context, []byte) (mailbox.Verdict, error) {
-		once.Do(func() { log.Warn("bounce intake not built yet; messages stay in the bounce mailbox") })
-		return mailbox.Retry, nil
+// intakeHandler decides where a message of the bounce mailbox goes by what
+// the intake made of it: a report with events (applied now, or a repeat)
+// and mail recognised as stating none (an auto-reply, a success report, a
+// delay warning, a feedback report that is no complaint) to Processed;
+// what it kept for review as unreadable, not a report, forged or about no
+// subscriber to Unrecognised, for a human. Any error leaves the message
+// for the next poll: one that is not the message's fault must not move it.
+func intakeHandler(in *mailer.Intake) mailbox.Handler {
+	return func(ctx context.Context, raw []byte) (mailbox.Verdict, error) {
+		res, err := in.Ingest(ctx, "imap", raw, false)
+		if err != nil {
+			return mailbox.Retry, err
+		}
+		if !res.Kept || recognisedNone(res.Lines) {
+			return mailbox.Processed, nil
+		}
+		return mailbox.Unrecognised, nil
 	}
+}
+
+// recognisedNone reports whether the intake's lines say the message was
+// recognised as one that states no event (bounce.Report.NoneLine).
+func recognisedNone(lines []string) bool {
+	if len(lines) != 1 {
+		return false
+	}
+	for _, r := range []bounce.Reason{bounce.AutoReply, bounce.Delivered, bounce.Delayed, bounce.Feedback} {
+		if strings.HasPrefix(lines[0], "none "+string(r)) {
+			return true
+		}
+	}
+	return false
 }

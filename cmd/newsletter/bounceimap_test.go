@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"newsletter/internal/testkit"
 	"newsletter/mailer/mailbox"
+	"newsletter/subscribers"
 )
 
 const testIMAPPassword = "imap-secret-4d2b9e"
@@ -77,33 +78,40 @@ func TestBounceIMAPSettingErrors(t *testing.T) {
 }
 
 // serve polls the bounce mailbox in the background: it creates the two
-// sub-folders, leaves every message in place until the intake is wired,
-// says so, and never logs the password.
+// sub-folders, takes each message in through the intake, moves a report
+// to Processed and what is no report to Unrecognised, never deletes, and
+// never logs the password.
 func TestServePollsTheBounceMailbox(t *testing.T) {
 	imapSrv := testkit.StartIMAP(t, nil)
-	report := []byte("From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n<anna@example.net>: user unknown\r\n")
+	report := []byte("From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <r1@mx.example.net>\r\n\r\n<anna@example.net>: user unknown\r\n")
+	reply := []byte("From: Anna <anna@example.net>\r\nTo: bounces@example.org\r\nSubject: Re: KNIEPUNKT\r\nMessage-ID: <reply-1@example.net>\r\n\r\nDanke!\r\n")
 	imapSrv.Append(t, "INBOX", report)
+	imapSrv.Append(t, "INBOX", reply)
 	smtp := testkit.StartSMTP(t)
 	dbPath, columns := serveFolder(t)
+	d := testkit.OpenDBFile(t, dbPath, nil)
+	st := testkit.NewStore(t, d)
+	if _, err := st.Add(context.Background(), subscribers.AddParams{Email: "anna@example.net", Confirmed: true, ConsentNote: "Papier"}); err != nil {
+		t.Fatal(err)
+	}
 	p := startServe(t, dbPath, columns, smtp.Addr,
 		"--bounce-imap", "imap://"+imapSrv.User+"@"+imapSrv.Addr+"/INBOX",
 		"--bounce-imap-password", imapSrv.Password, "--bounce-poll", "50ms")
-	testkit.Eventually(t, "the sub-folders", func() bool {
+	testkit.Eventually(t, "the messages moved", func() bool {
 		c := imapSrv.Contents(t)
-		_, processed := c["INBOX/Processed"]
-		_, unrecognised := c["INBOX/Unrecognised"]
-		return processed && unrecognised
+		return len(c["INBOX"]) == 0 && len(c["INBOX/Processed"]) == 1 && len(c["INBOX/Unrecognised"]) == 1
 	})
-	testkit.Eventually(t, "the placeholder's word", func() bool {
-		return strings.Contains(p.errs.String(), "bounce intake not built yet")
-	})
-	time.Sleep(150 * time.Millisecond) // a few more polls
 	p.stop(t)
-	if c := imapSrv.Contents(t); len(c["INBOX"]) != 1 || string(c["INBOX"][0].Raw) != string(report) {
-		t.Errorf("the report did not stay in INBOX: %v", c)
+	c := imapSrv.Contents(t)
+	if string(c["INBOX/Processed"][0].Raw) != string(report) || string(c["INBOX/Unrecognised"][0].Raw) != string(reply) {
+		t.Errorf("moved to the wrong folders: %v", c)
+	}
+	evs, err := st.BounceEvents(context.Background(), subscribers.BounceFilter{})
+	if err != nil || len(evs) != 1 || evs[0].Address != "anna@example.net" || evs[0].Source != "imap" || evs[0].IdentifiedBy != "final-recipient" {
+		t.Errorf("events %+v, %v", evs, err)
 	}
 	logs := p.errs.String() + p.out.String()
-	if strings.Count(logs, "bounce intake not built yet") != 1 || !strings.Contains(logs, "polling the bounce mailbox") {
+	if !strings.Contains(logs, "polling the bounce mailbox") {
 		t.Errorf("the log:\n%s", logs)
 	}
 	if strings.Contains(logs, imapSrv.Password) {

@@ -65,6 +65,10 @@ type Config struct {
 	// Feed source: an http(s) URL or a file.
 	Feed string
 
+	// Bounces.
+	BounceAddress   string // local@domain: VERP envelope sender; empty: From
+	SoftBounceLimit int    // campaigns in a row with a soft bounce before bounced
+
 	// Relay webhooks, POST /webhooks/{provider} (webhooks.go).
 	WebhookMailgunKey       string            // secret: never printed
 	WebhookPostmarkUser     string            // basic auth user in Postmark's webhook URL

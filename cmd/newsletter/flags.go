@@ -44,11 +44,12 @@ const (
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
 	groupProof                      // the author's safety net: proofs
+	groupBounce                     // bounce address and what bounces do
 	groupMailbox                    // serve's IMAP bounce mailbox (bounceimap.go)
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupMailbox
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupBounce | groupMailbox
 
 var groupTitles = []struct {
 	g     group
@@ -64,6 +65,7 @@ var groupTitles = []struct {
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
 	{groupProof, "Author's safety net"},
+	{groupBounce, "Bounce"},
 	{groupMailbox, "Bounce mailbox"},
 }
 
@@ -141,6 +143,8 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 
 	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
 	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
+	str(groupBounce, &cfg.BounceAddress, "bounce-address", "", "envelope sender for bounces, local@domain: every mail goes out from local+TAG@domain (VERP); empty: the --from address")
+	num(groupBounce, &cfg.SoftBounceLimit, "soft-bounce-limit", mailer.DefaultSoftBounceLimit, "campaigns in a row with a soft bounce that make an address bounced")
 	return where
 }
 
@@ -406,6 +410,16 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupFeed != 0 && cfg.Feed != "" {
 		if err := checkFeed(cfg.Feed); err != nil {
 			return err
+		}
+	}
+	if groups&groupBounce != 0 {
+		if cfg.BounceAddress != "" {
+			if _, _, err := mailer.SplitBounceAddress(cfg.BounceAddress); err != nil {
+				return usagef("--bounce-address: %v", err)
+			}
+		}
+		if cfg.SoftBounceLimit < 1 || cfg.SoftBounceLimit > 100 {
+			return usagef("--soft-bounce-limit: must be between 1 and 100, got %d", cfg.SoftBounceLimit)
 		}
 	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {

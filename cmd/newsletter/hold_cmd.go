@@ -47,7 +47,7 @@ func proofCmd() command {
 	return command{
 		name: "proof", summary: "send the proof copy of column N (default: the next to go out) to --proof-to now",
 		usage:  "[N]",
-		groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupContent | groupProof,
+		groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupContent | groupProof | groupBounce,
 		flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 			return func(ctx context.Context, env *Env, args []string) error {
 				n, err := columnArg("proof", args, true)

@@ -48,6 +48,9 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
+
+		BounceAddress:   cfg.BounceAddress,
+		SoftBounceLimit: cfg.SoftBounceLimit,
 	}
 	if cfg.DKIMKey != "" {
 		// finish checked that all of DKIM is given, the domain defaulting

@@ -74,6 +74,14 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
 	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	// The relays' events and the bounce mailbox go through the same
+	// intake as `bounces ingest`.
+	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
+		BounceAddress: cfg.BounceAddress, SoftBounceLimit: cfg.SoftBounceLimit, Secret: app.Key, Logger: env.Log,
+	})
+	if err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
@@ -93,9 +101,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
-		// nil intake: a relay's post that passes its check gets 503 and
-		// the relay posts it again later.
-		Webhooks: web.WebhookDeps{Intake: nil}, // merge: wire mailer.Intake
+		Webhooks:       web.WebhookDeps{Intake: intake},
 	})
 	if err != nil {
 		return err
@@ -134,7 +140,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
 	if cfg.BounceMailbox != nil {
 		wg.Go(func() {
-			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox); err != nil {
+			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox, intake); err != nil {
 				errc <- fmt.Errorf("bounce mailbox: %w", err)
 			}
 		})
