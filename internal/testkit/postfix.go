@@ -111,7 +111,11 @@ func StartPostfix(tb testing.TB, mailboxes ...string) *Postfix {
 			}
 		}
 	}
-	for _, d := range append([]string{p.MailBase}, domainDirs(p)...) {
+	dirs := []string{p.MailBase}
+	for _, d := range p.Domains {
+		dirs = append(dirs, filepath.Join(p.MailBase, d))
+	}
+	for _, d := range dirs {
 		if err := os.Chown(d, uid, gid); err != nil {
 			tb.Fatal(err)
 		}
@@ -404,15 +408,6 @@ func (p *Postfix) QueueEmpty(tb testing.TB) bool {
 		}
 	}
 	return empty
-}
-
-// domainDirs are the per-domain directories under the mailbox base.
-func domainDirs(p *Postfix) []string {
-	var dirs []string
-	for _, d := range p.Domains {
-		dirs = append(dirs, filepath.Join(p.MailBase, d))
-	}
-	return dirs
 }
 
 // nobody is the user the virtual agent delivers as.
