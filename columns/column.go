@@ -8,10 +8,12 @@ import (
 // Format is the source format of a column file.
 type Format string
 
-// The two formats the author may write in; the file extension decides.
+// The two formats the author may write in, and the one feed items are
+// kept in (see html.go); the file extension decides.
 const (
 	FormatText     Format = "text"
 	FormatMarkdown Format = "markdown"
+	FormatHTML     Format = "html"
 )
 
 // Column is one issue of the column, parsed from a file in the columns
@@ -24,8 +26,11 @@ type Column struct {
 	Subject   string // front-matter subject, else TitleLine
 	Preheader string // front-matter preheader, else the start of the first paragraph
 	Date      time.Time
-	File      string // path the column was read from
+	File      string // path the column was read from; "feed-NNN.html" for a feed item
 	Format    Format
+	// Origin is where a feed item came from: its link, else "feed:" and
+	// its guid. Empty for a file. It is not part of Source.
+	Origin string
 	// Source is the file's bytes as parsed: what a campaign keeps, so a
 	// later edit of the file changes nothing it sends.
 	Source []byte
@@ -37,7 +42,8 @@ type Column struct {
 	Links []Link
 
 	// mdHTML is the article body of a Markdown column rendered by goldmark
-	// in safe mode (no raw HTML), without title and further-reading list.
+	// in safe mode (no raw HTML), or of an HTML column as sanitised, without
+	// title and further-reading list.
 	mdHTML string
 }
 
@@ -75,6 +81,15 @@ func (c *Column) Due(now time.Time) bool {
 	return c.Date.IsZero() || !c.Date.After(now)
 }
 
+// Where names the column's origin in messages: a feed item's Origin,
+// else its file.
+func (c *Column) Where() string {
+	if c.Origin != "" {
+		return c.Origin
+	}
+	return c.File
+}
+
 // NumberString is the number as the series writes it: at least three digits.
 func (c *Column) NumberString() string { return fmt.Sprintf("%03d", c.Number) }
 
@@ -94,5 +109,6 @@ func (e *ParseError) Error() string {
 }
 
 // MarkdownHTML is the article body of a Markdown column as goldmark
-// rendered it in safe mode; empty for a plain-text column.
+// rendered it in safe mode, or of an HTML column (a feed item) as
+// sanitised; empty for a plain-text column.
 func (c *Column) MarkdownHTML() string { return c.mdHTML }

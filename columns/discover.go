@@ -22,11 +22,13 @@ func (e *DuplicateError) Error() string {
 		strings.Join(e.Files, ", "), e.Number)
 }
 
-// Discover parses every *.txt and *.md file in dir (not hidden
-// files, not subfolders) and returns the columns sorted by number. A file
-// that fails to parse, or shares its number with another file, is reported
-// in problems and left out; the other columns are unaffected. err is only
-// for a folder that cannot be read.
+// Discover parses every *.txt and *.md entry in dir (not hidden ones; the
+// folder is not searched further down) and returns the columns sorted by
+// number. Only regular UTF-8 text files become columns (see ParseFile and
+// Parse): a symbolic link, a folder, a FIFO or binary content named like a
+// column is reported in problems by name, as is a file that fails to parse
+// or shares its number with another file; none of them is used, and the
+// other columns are unaffected. err is only for a folder that cannot be read.
 func Discover(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -42,16 +44,10 @@ func Discover(dir string, loc *time.Location) (cols []*Column, problems []error,
 		if ext != ".txt" && ext != ".md" {
 			continue
 		}
-		path := filepath.Join(dir, name)
-		if e.IsDir() {
-			continue
-		}
-		if e.Type()&os.ModeSymlink != 0 {
-			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-				continue
-			}
-		}
-		c, err := ParseFile(path, loc)
+		// Whatever carries a column's name is checked by ParseFile, which
+		// refuses links, folders, FIFOs and binary content by name: the
+		// author sees why a file is not a column instead of nothing.
+		c, err := ParseFile(filepath.Join(dir, name), loc)
 		if err != nil {
 			problems = append(problems, err)
 			continue

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,24 +12,23 @@ import (
 	"unicode"
 )
 
-// ParseFile reads and parses one column file; see Parse.
-func ParseFile(path string, loc *time.Location) (*Column, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err // *fs.PathError names the file
-	}
-	return Parse(path, data, loc)
-}
-
 // Parse parses a column file's contents. name is the file's path: its
-// extension picks the format (.md is Markdown, anything else plain text), its
+// extension picks the format (.md is Markdown, .html the HTML a feed item
+// is kept as, anything else plain text), its
 // leading digits are the fallback number, and errors name it. loc is the
 // time zone of dates written without one (nil means UTC). Errors are
-// *ParseError. The column keeps data as its Source; the caller must not
-// change it afterwards.
+// *ParseError. Only UTF-8 text up to MaxFileSize is a column: binary
+// content is refused (see checkText). The column keeps data as its Source;
+// the caller must not change it afterwards.
 func Parse(name string, data []byte, loc *time.Location) (*Column, error) {
 	if loc == nil {
 		loc = time.UTC
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name, int64(len(data)))
+	}
+	if line, why := checkText(data); why != "" {
+		return nil, &ParseError{File: name, Line: line, Msg: "not a text file: " + why}
 	}
 	p := &parser{file: name, loc: loc}
 	return p.parse(data)
@@ -84,13 +82,19 @@ func (p *parser) parse(data []byte) (*Column, error) {
 		return nil, err
 	}
 	c := &Column{File: p.file, Format: FormatText, Source: data}
-	if ext := strings.ToLower(filepath.Ext(p.file)); ext == ".md" || ext == ".markdown" {
+	switch strings.ToLower(filepath.Ext(p.file)) {
+	case ".md", ".markdown":
 		c.Format = FormatMarkdown
+	case ".html", ".htm":
+		c.Format = FormatHTML
 	}
 	var tp titleParts
-	if c.Format == FormatMarkdown {
+	switch c.Format {
+	case FormatMarkdown:
 		tp, err = p.markdownBody(c, body)
-	} else {
+	case FormatHTML:
+		tp, err = p.htmlBody(c, body)
+	default:
 		tp, err = p.textBody(c, body)
 	}
 	if err != nil {
@@ -103,7 +107,8 @@ func (p *parser) parse(data []byte) (*Column, error) {
 }
 
 // splitLines drops a UTF-8 BOM, accepts CRLF and CR line ends, trims
-// trailing blanks and replaces invalid UTF-8, so nothing later has to care.
+// trailing blanks and replaces invalid UTF-8 (which Parse has refused
+// already: this is a second line of defence), so nothing later has to care.
 func splitLines(data []byte) []srcLine {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	s := strings.ToValidUTF8(string(data), "\uFFFD")

@@ -311,24 +311,3 @@ func TestParseErrorFormat(t *testing.T) {
 		t.Errorf("got %q", e.Error())
 	}
 }
-
-// FuzzParse: whatever the author saves, parsing returns a column or
-// an error, never a panic, and a column is always usable for a mail.
-func FuzzParse(f *testing.F) {
-	f.Add("030-heisse-ki-luft.txt", readSample(f))
-	f.Add("031-x.md", []byte("---\ntitle: KNIEPUNKT 031: T\ndate: 2026-01-02\n---\n# H\n\n- [a](https://a.example)\n\n## Links\n\n- b: https://b.example\n"))
-	f.Add("x.txt", []byte("---\nnumber: 3\n---\nA\n\nB\nC\nLinks:\nL: https://x.example\n"))
-	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		c, err := Parse(name, data, time.UTC)
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is not a *ParseError", err)
-			}
-			return
-		}
-		if c.Number <= 0 || c.Title == "" || c.Subject == "" || strings.ContainsAny(c.Subject, "\r\n") || len(c.Blocks) == 0 {
-			t.Fatalf("unusable column: %+v", c)
-		}
-	})
-}

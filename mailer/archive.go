@@ -32,6 +32,13 @@ func NewArchive(d *db.DB, loc *time.Location, log *slog.Logger) *Archive {
 	return &Archive{db: d, loc: loc, log: log, parsed: map[int64]*columns.Column{}}
 }
 
+// SentColumn is a column that has a campaign, with when the campaign
+// started (the feed dates a column without a publish date by it).
+type SentColumn struct {
+	Column  *columns.Column
+	Started time.Time
+}
+
 // Sent returns every column that has a campaign, finished or still
 // sending (its subscribers have it, so it is public), newest first, parsed
 // from the source kept with the campaign: a later edit or deletion of the
@@ -39,18 +46,34 @@ func NewArchive(d *db.DB, loc *time.Location, log *slog.Logger) *Archive {
 // change them. A stored source that does not parse is logged once and
 // left out.
 func (a *Archive) Sent(ctx context.Context) ([]*columns.Column, error) {
-	rows, err := a.db.SQL().QueryContext(ctx, `SELECT id, file FROM campaigns ORDER BY column_number DESC`)
+	sent, err := a.Newest(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*columns.Column, len(sent))
+	for i, s := range sent {
+		out[i] = s.Column
+	}
+	return out, nil
+}
+
+// Newest returns the n newest sent columns (all with n <= 0), newest
+// first, with their campaigns' start, as Sent reads them: the welcome mail
+// takes the first, the feed twenty.
+func (a *Archive) Newest(ctx context.Context, n int) ([]SentColumn, error) {
+	rows, err := a.db.SQL().QueryContext(ctx, `SELECT id, file, started_at FROM campaigns ORDER BY column_number DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	type campaign struct {
-		id   int64
-		file string
+		id      int64
+		file    string
+		started string
 	}
 	var camps []campaign
 	for rows.Next() {
 		var c campaign
-		if err := rows.Scan(&c.id, &c.file); err != nil {
+		if err := rows.Scan(&c.id, &c.file, &c.started); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("archive: %w", err)
 		}
@@ -61,15 +84,23 @@ func (a *Archive) Sent(ctx context.Context) ([]*columns.Column, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	out := make([]*columns.Column, 0, len(camps))
+	out := make([]SentColumn, 0, len(camps))
 	for _, c := range camps {
+		if n > 0 && len(out) == n {
+			break
+		}
 		col, err := a.column(ctx, c.id, c.file)
 		if err != nil {
 			return nil, err
 		}
-		if col != nil {
-			out = append(out, col)
+		if col == nil {
+			continue
 		}
+		started, err := db.ParseTime(c.started)
+		if err != nil {
+			return nil, fmt.Errorf("archive: campaign %d: %w", c.id, err)
+		}
+		out = append(out, SentColumn{Column: col, Started: started})
 	}
 	return out, nil
 }

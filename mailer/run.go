@@ -21,6 +21,11 @@ import (
 type Plan struct {
 	*columns.Plan
 	Resume []*Campaign // unfinished campaigns, by column number
+	// HeldCampaigns are the unfinished campaigns on hold: not resumed
+	// (columns.Plan.Held has the held columns that would be new).
+	HeldCampaigns []*Campaign
+
+	history columns.History // what the rule was decided on
 }
 
 // ErrAlreadySent refuses to send a column whose campaign is finished.
@@ -38,17 +43,33 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := columns.DecideFolder(m.opts.ColumnsDir, m.opts.Location, HistoryOf(camps), m.db.Now())
+	h := HistoryOf(camps)
+	if h.Held, err = m.holds.Words(ctx); err != nil {
+		return nil, err
+	}
+	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), h, m.db.Now())
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Plan: cp}
+	p := &Plan{Plan: cp, history: h}
 	for _, c := range camps {
-		if !c.Finished() {
+		_, held := h.Held[c.Number]
+		switch {
+		case c.Finished():
+		case held:
+			p.HeldCampaigns = append(p.HeldCampaigns, c)
+		default:
 			p.Resume = append(p.Resume, c)
 		}
 	}
 	return p, nil
+}
+
+// HeldWhy is the reason column number is held ("held by admin at TIME"),
+// or "" when it is not.
+func (p *Plan) HeldWhy(number int) string {
+	why, _ := p.Plan.HeldWhy(number)
+	return why
 }
 
 // HistoryOf is what the campaigns tell the columns' "new" rule.
@@ -95,6 +116,16 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 	for _, pe := range p.Problems {
 		m.log.Warn("column file skipped", "problem", pe.Error())
 	}
+	for _, ue := range p.Unread {
+		m.log.Warn("feed not read: nothing new goes out until it can be read; tried again on the next run",
+			"feed", ue.Source, "err", ue.Err.Error())
+	}
+	for _, c := range p.HeldCampaigns {
+		m.log.Info("held campaign not resumed; its pending deliveries wait until it is released", "column", c.Number, "why", p.HeldWhy(c.Number))
+	}
+	for _, col := range p.Plan.Held {
+		m.log.Info("held column not sent", "column", col.Number, "why", p.HeldWhy(col.Number))
+	}
 	var results []*RunResult
 	var errs []error
 	seen := map[string]bool{}
@@ -119,6 +150,8 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			return false, nil
 		case ctx.Err() != nil:
 			return true, err
+		case errors.Is(err, ErrHeld):
+			return false, nil // logged by the run; res.Held says so
 		}
 		addErr(err)
 		return errors.Is(err, ErrSMTPConfig), nil
@@ -129,7 +162,7 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			return results, cmp.Or(err, m.joinErrors(errs))
 		}
 	}
-	if len(p.New) == 0 && len(p.Resume) == 0 {
+	if len(p.New) == 0 && len(p.Resume) == 0 && len(p.Plan.Held) == 0 && len(p.HeldCampaigns) == 0 {
 		m.log.Info("nothing to send", "why", p.Why())
 	}
 	for _, col := range p.New {
@@ -189,20 +222,25 @@ func (e *runErrors) Unwrap() []error { return e.errs }
 
 // StartColumn returns the campaign for column number, starting it when it
 // has none: what `send --column N` runs. A finished campaign gets
-// ErrAlreadySent, a column before its publish date ErrNotDue, a column no
-// subscriber would get ErrNoRecipients (and stays new).
+// ErrAlreadySent, a column before its publish date ErrNotDue, a held one
+// (a campaign under way too) a *HeldError, a column no subscriber would
+// get ErrNoRecipients (and stays new).
 func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
 	c, err := m.campaigns.Find(ctx, number)
-	switch {
-	case err == nil && c.Finished():
+	if err == nil && c.Finished() {
 		return nil, fmt.Errorf("column %03d: %w on %s to %d recipients; one campaign per column",
 			number, ErrAlreadySent, c.FinishedAt.In(m.opts.Location).Format("2006-01-02 15:04"), c.Recipients)
+	}
+	if herr := m.holds.Check(ctx, number); herr != nil {
+		return nil, herr
+	}
+	switch {
 	case err == nil:
 		return c, nil
 	case !errors.Is(err, ErrNoCampaign):
 		return nil, err
 	}
-	col, err := m.FindColumn(number)
+	col, err := m.FindColumn(ctx, number)
 	if err != nil {
 		return nil, err
 	}
@@ -217,17 +255,38 @@ func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error)
 	return c, err
 }
 
-// FindColumn parses the columns folder and returns column number.
-func (m *Mailer) FindColumn(number int) (*columns.Column, error) {
-	cols, _, err := columns.Discover(m.opts.ColumnsDir, m.opts.Location)
+// FindColumn parses the columns folder (and reads the feed) and returns
+// column number. A feed that cannot be read is an error: the number might
+// be claimed twice.
+func (m *Mailer) FindColumn(ctx context.Context, number int) (*columns.Column, error) {
+	cols, _, unread, err := columns.DiscoverSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources())
 	if err != nil {
 		return nil, err
 	}
+	if len(unread) > 0 {
+		return nil, fmt.Errorf("column %03d: %w", number, unread[0])
+	}
 	col := columns.Find(cols, number)
 	if col == nil {
-		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.opts.ColumnsDir)
+		return nil, fmt.Errorf("column %03d: %w in %s", number, ErrNoColumn, m.where())
 	}
 	return col, nil
+}
+
+// sources are where columns come from besides the folder.
+func (m *Mailer) sources() []columns.Source {
+	if m.opts.Feed == nil {
+		return nil
+	}
+	return []columns.Source{m.opts.Feed}
+}
+
+// where names the places columns come from, for messages.
+func (m *Mailer) where() string {
+	if m.opts.Feed == nil {
+		return m.opts.ColumnsDir
+	}
+	return m.opts.ColumnsDir + " or " + m.opts.Feed.Name()
 }
 
 // SendTest sends one copy of col to address and records nothing: the
@@ -268,7 +327,7 @@ func (m *Mailer) SendTest(ctx context.Context, col *columns.Column, address stri
 		return err
 	}
 	defer conn.close()
-	v, reply, err := m.sender.send(ctx, conn, time.Time{}, email, buf.Bytes(), nil)
+	v, reply, err := m.sender.send(ctx, conn, time.Time{}, m.returnPath(mailRef{Kind: refTest}), email, buf.Bytes(), nil)
 	if err != nil {
 		return fmt.Errorf("test copy to %s not sent: %w", email, err)
 	}

@@ -211,25 +211,6 @@ func TestImportBadQuotesKeepsEarlierRows(t *testing.T) {
 	}
 }
 
-// FuzzImport checks that no CSV input makes the import panic or fail
-// with anything but a clear error.
-func FuzzImport(f *testing.F) {
-	for _, s := range []string{
-		"email,name\na@example.org,A\n",
-		"email\n\"unterminated\n",
-		"email,status,subscribed_at\nx@example.org,active,2026-01-01\n",
-		"\ufeffEmail;Name\n",
-		"email,email\n",
-		"",
-	} {
-		f.Add(s)
-	}
-	st := newStore(f)
-	f.Fuzz(func(t *testing.T, in string) {
-		_, _ = st.Import(context.Background(), strings.NewReader(in), subscribers.ImportOptions{ConsentNote: "fuzz"}, nil)
-	})
-}
-
 func TestImportErrors(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()

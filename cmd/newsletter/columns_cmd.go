@@ -27,12 +27,19 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	plan, err := columns.DecideFolder(cfg.Columns, cfg.Location, mailer.HistoryOf(camps), app.DB.Now())
+	hist := mailer.HistoryOf(camps)
+	if hist.Held, err = mailer.NewHolds(app.DB, app.Key, cfg.Location).Words(ctx); err != nil {
+		return err
+	}
+	plan, err := columns.DecideSources(ctx, cfg.Columns, cfg.Location, feedSources(cfg), hist, app.DB.Now())
 	if err != nil {
 		return err
 	}
 	for _, p := range plan.Problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+	}
+	for _, u := range plan.Unread {
+		fmt.Fprintf(env.Stderr, "newsletter: %v; its items are not listed\n", u)
 	}
 	byNumber := map[int]*mailer.Campaign{}
 	for _, c := range camps {
@@ -48,23 +55,30 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	seen := map[int]bool{}
 	for _, col := range plan.Columns {
 		seen[col.Number] = true
-		state, err := stateText(ctx, app, plan.State(col.Number), byNumber[col.Number])
+		state, err := stateText(ctx, app, plan, col.Number, byNumber[col.Number])
 		if err != nil {
 			return err
 		}
 		rows = append(rows, row{col.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
-			filepath.Base(col.File), state)})
+			originText(col), state)})
 	}
 	for _, c := range camps {
 		if seen[c.Number] {
 			continue
 		}
-		state, err := stateText(ctx, app, plan.State(c.Number), c)
+		state, err := stateText(ctx, app, plan, c.Number, c)
 		if err != nil {
 			return err
 		}
+		gone := filepath.Base(c.File) + " (file gone)"
+		switch {
+		case columns.IsFeedFileName(c.File) && len(plan.Unread) > 0:
+			gone = "feed item (feed not read)"
+		case columns.IsFeedFileName(c.File):
+			gone = "feed item (gone from the feed)"
+		}
 		rows = append(rows, row{c.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", c.Number, titleOf(c.Subject, c.Number), "-",
-			filepath.Base(c.File)+" (file gone)", state)})
+			gone, state)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].number < rows[j].number })
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -84,40 +98,58 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if len(plan.New) > 1 {
 			fmt.Fprintf(env.Stdout, "Then %d more new column(s), oldest first.\n", len(plan.New)-1)
 		}
-	case len(plan.Columns) == 0:
+	case len(plan.Columns) == 0 && len(plan.Unread) == 0:
 		fmt.Fprintf(env.Stdout, "Next: nothing; %s.\n", plan.Why())
 	default:
 		fmt.Fprintf(env.Stdout, "Next: nothing new; %s.\n", plan.Why())
 	}
+	for _, c := range plan.Held {
+		why, _ := plan.HeldWhy(c.Number)
+		fmt.Fprintln(env.Stdout, heldLine(c.Number, why))
+	}
 	for _, c := range camps {
-		if !c.Finished() {
+		why, held := plan.HeldWhy(c.Number)
+		switch {
+		case c.Finished():
+		case held:
+			fmt.Fprintln(env.Stdout, heldCampaignLine(c.Number, why))
+		default:
 			fmt.Fprintf(env.Stdout, "Column %03d is still sending; `newsletter send` or `serve` finishes it.\n", c.Number)
 		}
 	}
 	return nil
 }
 
-// stateText is the state column: the state, and for a campaign its counts.
-func stateText(ctx context.Context, app *App, st columns.State, c *mailer.Campaign) (string, error) {
-	if c == nil {
-		return string(st), nil
-	}
-	n, err := app.Campaigns.Counts(ctx, c.ID)
-	if err != nil {
-		return "", err
-	}
+// stateText is the state column: the state, by whom and since when a
+// held column is held, and for a campaign its counts.
+func stateText(ctx context.Context, app *App, plan *columns.Plan, number int, c *mailer.Campaign) (string, error) {
+	st := plan.State(number)
 	label := string(st)
-	if st == columns.StateSent && n.Sent == 0 {
-		label = "finished" // nobody got it: "sent" would mislead
+	var notes []string
+	if why, held := plan.HeldWhy(number); held && st == columns.StateHeld {
+		notes = append(notes, strings.TrimPrefix(why, "held ")) // "by admin at …"
 	}
-	s := fmt.Sprintf("%s (%d sent, %d failed", label, n.Sent, n.Failed)
-	if n.Pending > 0 {
-		s += fmt.Sprintf(", %d pending", n.Pending)
+	if c != nil {
+		n, err := app.Campaigns.Counts(ctx, c.ID)
+		if err != nil {
+			return "", err
+		}
+		if st == columns.StateSent && n.Sent == 0 {
+			label = "finished" // nobody got it: "sent" would mislead
+		}
+		counts := fmt.Sprintf("%d sent, %d failed", n.Sent, n.Failed)
+		if n.Pending > 0 {
+			counts += fmt.Sprintf(", %d pending", n.Pending)
+		}
+		if n.Skipped > 0 {
+			counts += fmt.Sprintf(", %d skipped", n.Skipped)
+		}
+		notes = append(notes, counts)
 	}
-	if n.Skipped > 0 {
-		s += fmt.Sprintf(", %d skipped", n.Skipped)
+	if len(notes) == 0 {
+		return label, nil
 	}
-	return s + ")", nil
+	return label + " (" + strings.Join(notes, "; ") + ")", nil
 }
 
 func dateText(t time.Time, loc *time.Location) string {

@@ -43,6 +43,7 @@ func TestSettingErrorsNameTheFlag(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve", "--schedule", "every monday"}, "--schedule"},
+		{[]string{"serve", "--welcome", "always"}, "--welcome"},
 		{[]string{"send", "--dry-run", "--smtp-addr", "mail.example.org"}, "--smtp-addr"},
 		{[]string{"send", "--dry-run", "--smtp-addr", "mail.example.org:smtp"}, "--smtp-addr"},
 		{[]string{"send", "--dry-run", "--lease", "500ms"}, "--lease"},

@@ -15,7 +15,7 @@ import (
 )
 
 // previewCommand is `newsletter preview [N] [--text|--html] [--out FILE]`.
-func previewCommand(_ context.Context, env *Env, args []string, text, html bool, out string) error {
+func previewCommand(ctx context.Context, env *Env, args []string, text, html bool, out string) error {
 	number := 0
 	switch len(args) {
 	case 0:
@@ -43,7 +43,7 @@ func previewCommand(_ context.Context, env *Env, args []string, text, html bool,
 	}
 	// Render into a buffer first, so a failure never leaves half a file.
 	var buf bytes.Buffer
-	if err := previewColumn(&buf, cfg.Columns, cfg.Location, number, mode, opts); err != nil {
+	if err := previewColumn(ctx, &buf, cfg.Columns, feedSources(cfg), cfg.Location, number, mode, opts); err != nil {
 		return err
 	}
 	if out == "" {
@@ -58,27 +58,39 @@ func previewCommand(_ context.Context, env *Env, args []string, text, html bool,
 }
 
 // previewColumn renders column number (0 = the newest) from columnsDir
-// exactly as a subscriber would get it, for a placeholder reader, and writes
+// or the feed in sources exactly as a subscriber would get it, for a placeholder reader, and writes
 // it to w: mode "text" or "html" writes that part alone, "" writes the
 // subject, then the text part, then the HTML part.
-func previewColumn(w io.Writer, columnsDir string, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
+func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources []columns.Source, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
 	switch mode {
 	case "", "text", "html":
 	default:
 		return fmt.Errorf("preview: unknown mode %q (want text, html or both)", mode)
 	}
-	cols, problems, err := columns.Discover(columnsDir, loc)
+	cols, problems, unread, err := columns.DiscoverSources(ctx, columnsDir, loc, sources)
 	if err != nil {
 		return err
 	}
 	c := columns.Find(cols, number)
+	if number == 0 && len(unread) > 0 {
+		c = nil // the newest may be in the feed
+	}
 	if c == nil {
-		msg := fmt.Sprintf("no column %03d in %s", number, columnsDir)
-		if number == 0 {
-			msg = "no column in " + columnsDir
+		where := columnsDir
+		for _, s := range sources {
+			where += " or " + s.Name()
 		}
-		// The wanted column may be the one that failed to parse: say why.
-		return errors.Join(append([]error{errors.New(msg)}, problems...)...)
+		msg := fmt.Sprintf("no column %03d in %s", number, where)
+		if number == 0 {
+			msg = "no column in " + where
+		}
+		// The wanted column may be the one that failed to parse, or in
+		// the feed that could not be read: say why.
+		errs := []error{errors.New(msg)}
+		for _, u := range unread {
+			errs = append(errs, u)
+		}
+		return errors.Join(append(errs, problems...)...)
 	}
 	r, err := templates.NewMailRenderer(opts)
 	if err != nil {
@@ -100,7 +112,7 @@ func previewColumn(w io.Writer, columnsDir string, loc *time.Location, number in
 			date = c.Date.Format("2006-01-02 15:04 MST")
 		}
 		_, err = fmt.Fprintf(w, "File:    %s\nNumber:  %s\nDate:    %s\nTo:      %s\nSubject: %s\nPreheader: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s",
-			c.File, c.NumberString(), date, templates.PreviewRecipient(opts.BaseURL).Email, m.Subject, c.Preheader, m.Text, m.HTML)
+			c.Where(), c.NumberString(), date, templates.PreviewRecipient(opts.BaseURL).Email, m.Subject, c.Preheader, m.Text, m.HTML)
 	}
 	return err
 }

@@ -44,9 +44,13 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		RetryFor:     cfg.RetryFor,
 		Lease:        cfg.Lease,
 		ColumnsDir:   cfg.Columns,
+		Feed:         newFeed(cfg),
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
+
+		BounceAddress:   cfg.BounceAddress,
+		SoftBounceLimit: cfg.SoftBounceLimit,
 	}
 	if cfg.DKIMKey != "" {
 		// finish checked that all of DKIM is given, the domain defaulting
@@ -95,6 +99,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	var runErr error
 	if opts.Column != 0 {
 		c, err := m.StartColumn(ctx, opts.Column)
+		if errors.Is(err, mailer.ErrHeld) {
+			return fmt.Errorf("%w; `newsletter release %d` lets it go", err, opts.Column)
+		}
 		if errors.Is(err, mailer.ErrNoRecipients) {
 			return fmt.Errorf("%w; nothing was started, the column stays new", err)
 		}
@@ -105,6 +112,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if res != nil {
 			results = append(results, res)
 		}
+		if errors.Is(err, mailer.ErrHeld) && res != nil {
+			err = nil // held while it ran: res.Held says so below
+		}
 		runErr = err
 	} else {
 		// RunPlan logs unusable column files itself.
@@ -112,14 +122,21 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if err != nil {
 			return err
 		}
+		printHeld(env.Stdout, plan)
 		if len(plan.New) == 0 && len(plan.Resume) == 0 {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+			}
+			if len(plan.Unread) > 0 {
+				return unreadError(plan.Plan)
 			}
 			fmt.Fprintf(env.Stdout, "Nothing to send: %s.\n", plan.Why())
 			return nil
 		}
 		results, runErr = m.RunPlan(ctx, plan, ro)
+		if runErr == nil && len(plan.Unread) > 0 {
+			runErr = unreadError(plan.Plan) // the resumed campaigns ran; nothing new could start
+		}
 	}
 	rep.finish()
 	for _, r := range results {
@@ -145,17 +162,35 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		}
 		return smtpAdvice(runErr)
 	}
-	var left []string
+	var left, held []string
 	for _, r := range results {
-		if !r.Finished() {
+		switch {
+		case r.Finished():
+		case r.Held != "":
+			held = append(held, fmt.Sprintf("%d deliveries of column %03d wait: %s; `newsletter release %d` lets them go",
+				r.Counts.Pending, r.Campaign.Number, r.Held, r.Campaign.Number))
+		default:
 			left = append(left, fmt.Sprintf("%d deliveries of column %03d wait for retry (next %s)",
 				r.Counts.Pending, r.Campaign.Number, r.NextRetry.In(env.Cfg.Location).Format("2006-01-02 15:04 MST")))
 		}
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("%s; `newsletter serve` retries them", strings.Join(left, ", "))
+		held = append(held, strings.Join(left, ", ")+"; `newsletter serve` retries them")
+	}
+	if len(held) > 0 {
+		return errors.New(strings.Join(held, "; "))
 	}
 	return nil
+}
+
+// printHeld says which columns a run leaves alone because they are held.
+func printHeld(w io.Writer, plan *mailer.Plan) {
+	for _, c := range plan.Plan.Held {
+		fmt.Fprintln(w, heldLine(c.Number, plan.HeldWhy(c.Number)))
+	}
+	for _, c := range plan.HeldCampaigns {
+		fmt.Fprintln(w, heldCampaignLine(c.Number, plan.HeldWhy(c.Number)))
+	}
 }
 
 // smtpAdvice adds to an error of the SMTP server's configuration the
@@ -193,7 +228,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 // else the newest column.
 func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Column, error) {
 	if number != 0 {
-		return m.FindColumn(number)
+		return m.FindColumn(ctx, number)
 	}
 	plan, err := m.Plan(ctx)
 	if err != nil {
@@ -202,6 +237,8 @@ func pickColumn(ctx context.Context, m *mailer.Mailer, number int) (*columns.Col
 	switch {
 	case len(plan.New) > 0:
 		return plan.New[0], nil
+	case len(plan.Unread) > 0:
+		return nil, unreadError(plan.Plan)
 	case len(plan.Columns) > 0:
 		return plan.Columns[len(plan.Columns)-1], nil
 	}
@@ -254,7 +291,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		case !errors.Is(err, mailer.ErrNoCampaign):
 			return err
 		}
-		col, err := m.FindColumn(opts.Column)
+		col, err := m.FindColumn(ctx, opts.Column)
 		if err != nil {
 			return err
 		}
@@ -267,6 +304,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 	for _, p := range plan.Problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 	}
+	printHeld(w, plan)
 	for _, c := range plan.Resume {
 		if err := describePending(c); err != nil {
 			return err
@@ -277,10 +315,22 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 	}
+	if len(plan.Unread) > 0 {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return unreadError(plan.Plan)
+	}
 	if len(plan.New) == 0 && len(plan.Resume) == 0 {
 		fmt.Fprintf(w, "Nothing to send: %s.\n", plan.Why())
 	}
 	return w.Flush()
+}
+
+// unreadError is the one line for a feed that could not be read: nothing
+// new was started, and the next run (or send) tries again.
+func unreadError(p *columns.Plan) error {
+	return fmt.Errorf("%w; nothing new was sent: a run starts nothing new until the feed can be read, and the next one tries again", p.Unread[0])
 }
 
 // countOf is "1 thing" or "n things".

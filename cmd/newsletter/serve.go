@@ -47,6 +47,16 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	// Parsed now, so a broken override stops start-up, not the first welcome.
+	var welcome *templates.WelcomeMail
+	if cfg.Welcome != mailer.WelcomeOff {
+		welcome, err = templates.LoadWelcome(templates.WelcomeOptions{
+			ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	warnOpenDatabase(env.Log, cfg.DB)
 	app, err := openApp(ctx, env)
 	if err != nil {
@@ -60,25 +70,44 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL})
+	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL, Welcome: welcome != nil})
+	// One archive for the pages, the feed and the welcome mail: each sent
+	// column is parsed once.
+	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	// The relays' events and the bounce mailbox go through the same
+	// intake as `bounces ingest`.
+	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
+		BounceAddress: cfg.BounceAddress, SoftBounceLimit: cfg.SoftBounceLimit, Secret: app.Key, Logger: env.Log,
+	})
+	if err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{
+		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
 		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+		Webhooks:       cfg.Webhooks,
 	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
 		Health:         app.DB,
-		Archive:        mailer.NewArchive(app.DB, cfg.Location, env.Log),
+		Archive:        archive,
+		Feed:           archive,
+		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
+		Webhooks:       web.WebhookDeps{Intake: intake},
 	})
 	if err != nil {
 		return err
+	}
+	if on := cfg.Webhooks.Relays(); len(on) > 0 {
+		env.Log.Info("relay webhooks on", "relays", strings.Join(on, ","), "url", cfg.BaseURL+"/webhooks/{relay}")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -101,14 +130,21 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// HTTP server has drained: a request in flight may still queue a mail.
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := runBackground(bgCtx, env, app, renderer, optin, reg); err != nil && !errors.Is(err, context.Canceled) {
+		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("background: %w", err)
 		}
 	})
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
+	if cfg.BounceMailbox != nil {
+		wg.Go(func() {
+			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox, intake); err != nil {
+				errc <- fmt.Errorf("bounce mailbox: %w", err)
+			}
+		})
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)

@@ -28,17 +28,47 @@ func ParseMail(tb testing.TB, raw []byte) *mail.Message {
 // not.
 func MailText(tb testing.TB, raw []byte) string {
 	tb.Helper()
-	msg := ParseMail(tb, raw)
-	text, ok, err := findText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
-	if err != nil || !ok {
-		tb.Fatalf("no text part (%v) in message:\n%s", err, raw)
+	text, ok := mailPart(tb, raw, "text/plain")
+	if !ok {
+		tb.Fatalf("no text part in message:\n%s", raw)
 	}
 	return text
 }
 
-// findText returns the first text/plain part below a part with the given
-// headers.
-func findText(contentType, encoding string, body io.Reader) (string, bool, error) {
+// ReceivedMail is a received message as a reader sees it.
+type ReceivedMail struct {
+	Header  mail.Header
+	Subject string // RFC 2047 decoded
+	Text    string // the text/plain part, decoded
+	HTML    string // the text/html part, decoded; "" if there is none
+}
+
+// ReadMail decodes a received message: its headers, subject and parts.
+func ReadMail(tb testing.TB, raw []byte) ReceivedMail {
+	tb.Helper()
+	msg := ParseMail(tb, raw)
+	subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		tb.Fatalf("subject: %v", err)
+	}
+	html, _ := mailPart(tb, raw, "text/html")
+	return ReceivedMail{Header: msg.Header, Subject: subj, Text: MailText(tb, raw), HTML: html}
+}
+
+// mailPart is the first part of type want in raw, decoded.
+func mailPart(tb testing.TB, raw []byte, want string) (string, bool) {
+	tb.Helper()
+	msg := ParseMail(tb, raw)
+	s, ok, err := findPart(want, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	if err != nil {
+		tb.Fatalf("read %s part: %v\n%s", want, err, raw)
+	}
+	return s, ok
+}
+
+// findPart returns the first part of type want below a part with the
+// given headers.
+func findPart(want, contentType, encoding string, body io.Reader) (string, bool, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if contentType == "" {
 		mt, err = "text/plain", nil
@@ -58,12 +88,12 @@ func findText(contentType, encoding string, body io.Reader) (string, bool, error
 			}
 			// NextPart has already undone quoted-printable (and dropped
 			// the header); base64 is left to us.
-			if text, ok, err := findText(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); ok || err != nil {
+			if text, ok, err := findPart(want, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); ok || err != nil {
 				return text, ok, err
 			}
 		}
 	}
-	if mt != "text/plain" {
+	if mt != want {
 		return "", false, nil
 	}
 	switch strings.ToLower(encoding) {
@@ -76,15 +106,29 @@ func findText(contentType, encoding string, body io.Reader) (string, bool, error
 	return string(b), err == nil, err
 }
 
-var confirmLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/confirm\?token=[A-Za-z0-9_%-]+`)
+var (
+	confirmLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/confirm\?token=[A-Za-z0-9_%-]+`)
+	holdLinkRE    = regexp.MustCompile(`https?://[^\s"<>]+/hold\?token=[A-Za-z0-9._-]+`)
+)
 
 // ConfirmLink is the confirm link in the text of a confirmation mail (a
 // rendered mail's Text, or MailText of a received one).
 func ConfirmLink(tb testing.TB, text string) string {
 	tb.Helper()
-	link := confirmLinkRE.FindString(text)
+	return findLink(tb, confirmLinkRE, "confirm", text)
+}
+
+// HoldLink is the hold link in the text of a proof mail.
+func HoldLink(tb testing.TB, text string) string {
+	tb.Helper()
+	return findLink(tb, holdLinkRE, "hold", text)
+}
+
+func findLink(tb testing.TB, re *regexp.Regexp, what, text string) string {
+	tb.Helper()
+	link := re.FindString(text)
 	if link == "" {
-		tb.Fatalf("no confirm link in mail:\n%s", text)
+		tb.Fatalf("no %s link in mail:\n%s", what, text)
 	}
 	return link
 }

@@ -51,3 +51,20 @@ func OutboxCount(tb testing.TB, d *db.DB, recipient string) int {
 	}
 	return n
 }
+
+// OutboxStates counts the subscriber's outbox mails of kind, queued ever,
+// by state (pending, sent, failed).
+func OutboxStates(tb testing.TB, d *db.DB, subscriberID int64, kind string) map[string]int {
+	tb.Helper()
+	mails, err := db.SubscriberOutbox(context.Background(), d, subscriberID)
+	if err != nil {
+		tb.Fatalf("read outbox: %v", err)
+	}
+	out := map[string]int{}
+	for _, m := range mails {
+		if m.Kind == kind {
+			out[m.State]++
+		}
+	}
+	return out
+}

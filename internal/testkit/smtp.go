@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -199,6 +200,23 @@ func (s *SMTPServer) WaitMail(tb testing.TB, rcpt string) SMTPMessage {
 			}
 		}
 		return false
+	})
+	return got
+}
+
+// WaitMails waits until n messages for rcpt (any case) have arrived and
+// returns them, oldest first.
+func (s *SMTPServer) WaitMails(tb testing.TB, rcpt string, n int) []SMTPMessage {
+	tb.Helper()
+	var got []SMTPMessage
+	Eventually(tb, fmt.Sprintf("%d mails to %s", n, rcpt), func() bool {
+		got = got[:0]
+		for _, m := range s.Messages() {
+			if strings.EqualFold(m.To, rcpt) {
+				got = append(got, m)
+			}
+		}
+		return len(got) >= n
 	})
 	return got
 }
