@@ -100,7 +100,7 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	}
 
 	fl := newInflight()
-	mk := newMarker(m.campaigns, &m.opts, m.owner, func(rec []outcome, err error) {
+	mk := newMarker(m.campaigns, &m.opts, m.retry, m.owner, func(rec []outcome, err error) {
 		n := 0
 		for _, o := range rec {
 			if o.release {

@@ -133,11 +133,11 @@ func (cs *CampaignStore) prepareMarkSent(ctx context.Context) (*sql.Stmt, error)
 
 // record writes a batch of outcomes in one transaction (see writeOutcomes)
 // and returns them as recorded.
-func (cs *CampaignStore) record(ctx context.Context, sent *sql.Stmt, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+func (cs *CampaignStore) record(ctx context.Context, sent *sql.Stmt, owner string, retry retryPolicy, batch []outcome) ([]outcome, error) {
 	var recorded []outcome
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
-		recorded, err = writeOutcomes(ctx, tx, sent, owner, retryBackoff, retryFor, batch)
+		recorded, err = writeOutcomes(ctx, tx, sent, owner, retry, batch)
 		return err
 	})
 	return recorded, err
@@ -154,8 +154,7 @@ type outcome struct {
 }
 
 // writeOutcomes records a batch of attempts in one transaction. A retry
-// whose next attempt would fall after RetryFor since the first attempt
-// becomes a final failure. It returns the outcomes as recorded (retries
+// that retry gives up on (see retryPolicy.next) becomes a final failure. It returns the outcomes as recorded (retries
 // that gave up turned into failures).
 //
 // The sent rows, nearly all of a batch, are written one by one with
@@ -164,7 +163,7 @@ type outcome struct {
 // which database/sql prepares only once per pooled connection, so a commit
 // costs no SQL compilation for them at all. sent may be nil; the statement
 // is then prepared per row.
-func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string, retry retryPolicy, batch []outcome) ([]outcome, error) {
 	now := tx.NowText()
 	out := make([]outcome, 0, len(batch))
 	var txSent *sql.Stmt
@@ -178,7 +177,7 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string,
 			continue
 		}
 		if o.verdict == verdictRetry {
-			next, giveUp := retryPolicy{retryBackoff, retryFor}.next(tx.Now, o.d.FirstAttempt, o.d.Attempts+1)
+			next, giveUp := retry.next(tx.Now, o.d.FirstAttempt, o.d.Attempts+1)
 			if !giveUp {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1,
 					first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, last_reply = ?, message_id = ?,

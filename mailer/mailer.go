@@ -44,7 +44,7 @@ type Mailer struct {
 	from     fromAddress
 	composer *composer
 	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
-	retry    retryPolicy // of outbox items; the marker applies it to deliveries
+	retry    retryPolicy // the one retry policy: outbox items and deliveries
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics

@@ -36,7 +36,7 @@ func TestWriteOutcomesMarksSent(t *testing.T) {
 			batch = append(batch, outcome{d: d, verdict: verdictSent, reply: reply, messageID: "m" + string(rune('0'+d.ID%10))})
 		}
 		err := e.db.InTx(ctx, func(tx *db.Tx) error {
-			_, err := writeOutcomes(ctx, tx, stmt, "me", time.Minute, time.Hour, batch)
+			_, err := writeOutcomes(ctx, tx, stmt, "me", retryPolicy{backoff: time.Minute, giveUpAfter: time.Hour}, batch)
 			return err
 		})
 		if err != nil {

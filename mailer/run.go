@@ -38,7 +38,15 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), HistoryOf(camps), m.db.Now())
+	return PlanColumns(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), camps, m.db.Now())
+}
+
+// PlanColumns is Mailer.Plan for the commands that read the columns but
+// send nothing (`columns`, `preview`): it discovers the columns of dir and
+// sources (the feed) and decides, given camps (CampaignStore.List), what a
+// run would send at now.
+func PlanColumns(ctx context.Context, dir string, loc *time.Location, sources []columns.Source, camps []*Campaign, now time.Time) (*Plan, error) {
+	cp, err := columns.DecideSources(ctx, dir, loc, sources, historyOf(camps), now)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +59,8 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	return p, nil
 }
 
-// HistoryOf is what the campaigns tell the columns' "new" rule.
-func HistoryOf(camps []*Campaign) columns.History {
+// historyOf is what the campaigns tell the columns' "new" rule.
+func historyOf(camps []*Campaign) columns.History {
 	h := columns.History{Sent: map[int]bool{}, Sending: map[int]bool{}}
 	for _, c := range camps {
 		h.Sent[c.Number] = true

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"newsletter/columns"
@@ -55,7 +54,7 @@ func newFeed(cfg *Config) columns.Source {
 	})
 }
 
-// feedSources is newFeed as a list, for columns.DecideSources.
+// feedSources is newFeed as a list, for mailer.PlanColumns.
 func feedSources(cfg *Config) []columns.Source {
 	if f := newFeed(cfg); f != nil {
 		return []columns.Source{f}
@@ -70,13 +69,7 @@ func originText(c *columns.Column) string {
 	if c.Origin == "" {
 		return filepath.Base(c.File)
 	}
-	s := strings.TrimPrefix(strings.TrimPrefix(c.Origin, "https://"), "http://")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return '?'
-		}
-		return r
-	}, s)
+	s := esc(strings.TrimPrefix(strings.TrimPrefix(c.Origin, "https://"), "http://"))
 	const max = 48
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max-1]) + "…"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"newsletter/columns"
+	"newsletter/mailer"
 	"newsletter/templates"
 )
 
@@ -67,11 +68,14 @@ func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources 
 	default:
 		return fmt.Errorf("preview: unknown mode %q (want text, html or both)", mode)
 	}
-	cols, problems, unread, err := columns.DiscoverSources(ctx, columnsDir, loc, sources)
+	// The plan of `send` and `serve`, without campaigns: a preview shows
+	// any column whatever its state, and needs no database.
+	plan, err := mailer.PlanColumns(ctx, columnsDir, loc, sources, nil, time.Now())
 	if err != nil {
 		return err
 	}
-	c := columns.Find(cols, number)
+	problems, unread := plan.Problems, plan.Unread
+	c := columns.Find(plan.Columns, number)
 	if number == 0 && len(unread) > 0 {
 		c = nil // the newest may be in the feed
 	}
