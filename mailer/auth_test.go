@@ -33,8 +33,8 @@ func withLogin(password string) func(*Options) {
 }
 
 func TestLoginWithoutTLSIsRefusedClearly(t *testing.T) {
-	for _, mode := range []string{TLSOff, TLSOpportunistic} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []TLSMode{TLSOff, TLSOpportunistic} {
+		t.Run(string(mode), func(t *testing.T) {
 			e := newTestEnv(t)
 			e.srv.AuthUser, e.srv.AuthPassword = "kolumne", testPassword // offers AUTH PLAIN, no STARTTLS
 			e.addSubscribers("a", 5, subscribers.StatusActive)

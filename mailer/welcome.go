@@ -12,12 +12,25 @@ import (
 	"newsletter/templates"
 )
 
-// The forms of the welcome mail (--welcome).
+// WelcomeMode is the form of the welcome mail: one of the Welcome*
+// constants.
+type WelcomeMode string
+
+// The forms of the welcome mail.
 const (
-	WelcomeLatest = "latest" // greeting, then the newest sent column as subscribers got it
-	WelcomeNote   = "note"   // greeting and the archive link
-	WelcomeOff    = "off"    // none
+	WelcomeLatest WelcomeMode = "latest" // greeting, then the newest sent column as subscribers got it
+	WelcomeNote   WelcomeMode = "note"   // greeting and the archive link
+	WelcomeOff    WelcomeMode = "off"    // none
 )
+
+// Valid reports whether m is one of the forms of the welcome mail.
+func (m WelcomeMode) Valid() bool {
+	switch m {
+	case WelcomeLatest, WelcomeNote, WelcomeOff:
+		return true
+	}
+	return false
+}
 
 // Welcome composes the welcome mails that subscribers.OptIn.Confirm queues
 // in the outbox (db.OutboxKindWelcome). It lives here, not with the
@@ -27,7 +40,7 @@ const (
 // List-Unsubscribe headers of a column mail.
 type Welcome struct {
 	m       *Mailer
-	mode    string
+	mode    WelcomeMode
 	archive *Archive
 	mail    *templates.WelcomeMail
 
@@ -41,10 +54,8 @@ var _ OutboxMails = (*Welcome)(nil)
 // NewWelcome returns the composer of welcome mails in mode (WelcomeLatest,
 // WelcomeNote or WelcomeOff), reading the newest column from archive and
 // rendering it with m's renderer, the greeting with mail.
-func (m *Mailer) NewWelcome(mode string, archive *Archive, mail *templates.WelcomeMail) (*Welcome, error) {
-	switch mode {
-	case WelcomeLatest, WelcomeNote, WelcomeOff:
-	default:
+func (m *Mailer) NewWelcome(mode WelcomeMode, archive *Archive, mail *templates.WelcomeMail) (*Welcome, error) {
+	if !mode.Valid() {
 		return nil, fmt.Errorf("welcome mail %q: want %s, %s or %s", mode, WelcomeLatest, WelcomeNote, WelcomeOff)
 	}
 	if mode != WelcomeOff && (archive == nil || mail == nil) {

@@ -55,7 +55,7 @@ func TestWelcomeMail(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		mode     string
+		mode     WelcomeMode
 		sent     []int  // columns with a campaign
 		lang     string // the subscriber's
 		status   subscribers.Status

@@ -64,7 +64,7 @@ type importRow struct {
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, problem func(ImportProblem)) (ImportResult, error) {
 	var res ImportResult
 	if opts.Confirmed && strings.TrimSpace(opts.ConsentNote) == "" {
-		return res, invalid("consent-note", "is required to import subscribers as confirmed: say how and when they consented")
+		return res, errNoConsentNote()
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
@@ -181,7 +181,7 @@ func parseImportRow(line int, rawEmail, rawName, rawStatus, rawSubscribed, rawCo
 		row.status = StatusPending
 	}
 	if row.status == StatusActive && strings.TrimSpace(opts.ConsentNote) == "" {
-		return row, "status active needs --consent-note (how these people consented)"
+		return row, "status active needs a consent note (how these people consented)"
 	}
 	for _, p := range []struct {
 		in  string

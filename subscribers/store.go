@@ -189,6 +189,16 @@ type AddParams struct {
 	Evidence    Evidence
 }
 
+// ErrNoConsentNote refuses to store people as confirmed (AddParams or
+// ImportOptions with Confirmed) without a ConsentNote: it is the only
+// evidence of their consent. The error is an *InvalidError of the field
+// "consent-note".
+var ErrNoConsentNote = errors.New("a consent note is required to store people as confirmed")
+
+func errNoConsentNote() error {
+	return &InvalidError{Field: "consent-note", Msg: "is required to store people as confirmed: say how and when they consented", is: ErrNoConsentNote}
+}
+
 // Add creates a subscriber on an admin's behalf. Without Confirmed the
 // subscriber is pending and a confirmation mail is queued in the outbox in
 // the same transaction.
@@ -202,7 +212,7 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		return nil, err
 	}
 	if p.Confirmed && strings.TrimSpace(p.ConsentNote) == "" {
-		return nil, invalid("consent-note", "is required with --confirmed: say how and when the person consented")
+		return nil, errNoConsentNote()
 	}
 	if p.Lang == "" {
 		p.Lang = "de"

@@ -706,19 +706,6 @@ func TestNegotiateLang(t *testing.T) {
 	}
 }
 
-func TestParseTrustedProxies(t *testing.T) {
-	ps, err := ParseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,::1")
-	if err != nil || len(ps) != 3 || ps[1].Bits() != 32 {
-		t.Fatalf("%v %v", ps, err)
-	}
-	if _, err := ParseTrustedProxies("nonsense"); err == nil {
-		t.Error("want error")
-	}
-	if got := ParseOrigins("https://a.example/, ,https://b.example"); len(got) != 2 || got[0] != "https://a.example" {
-		t.Errorf("origins %v", got)
-	}
-}
-
 // Unreadable bodies are the client's fault: 400 with a page, never a 500;
 // and a one-click unsubscribe with its token in the URL still works.
 func TestMalformedBodiesGet400(t *testing.T) {

@@ -33,10 +33,6 @@ const purgeEvery = time.Hour
 // outbox sends finish and returns nil.
 func serveCommand(ctx context.Context, env *Env) error {
 	cfg := env.Cfg
-	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return usagef("--trusted-proxies: %v", err)
-	}
 	pages, err := templates.LoadPages(templates.PageOptions{ListName: cfg.ListName, Imprint: cfg.Imprint, OverrideDir: cfg.Templates})
 	if err != nil {
 		return err
@@ -79,8 +75,8 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Lang:           cfg.Lang,
 		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
-		TrustedProxies: trusted,
-		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+		TrustedProxies: cfg.Proxies,
+		AllowedOrigins: cfg.Origins,
 	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
