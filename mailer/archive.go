@@ -113,14 +113,12 @@ func (a *Archive) column(ctx context.Context, id int64, file string) (*columns.C
 	if ok {
 		return col, nil
 	}
-	src, ok, err := NewCampaignStore(a.db).source(ctx, id)
+	src, err := NewCampaignStore(a.db).source(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if ok {
-		if col, err = columns.Parse(file, src, a.loc); err != nil {
-			a.log.Warn("archive: stored column source does not parse", "campaign", id, "err", err.Error())
-		}
+	if col, err = columns.Parse(file, src, a.loc); err != nil {
+		a.log.Warn("archive: stored column source does not parse", "campaign", id, "err", err.Error())
 	}
 	a.mu.Lock()
 	a.parsed[id] = col

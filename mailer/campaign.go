@@ -138,14 +138,18 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 	return c, nil
 }
 
-// source returns the column file's bytes kept when the campaign started;
-// ok is false for a campaign from before they were kept.
-func (cs *CampaignStore) source(ctx context.Context, campaignID int64) (src []byte, ok bool, err error) {
-	err = cs.db.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
+// source returns the column file's bytes kept when the campaign started.
+// Start always keeps them, so a campaign without them is damage.
+func (cs *CampaignStore) source(ctx context.Context, campaignID int64) ([]byte, error) {
+	var src []byte
+	err := cs.db.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
 	if err != nil {
-		return nil, false, fmt.Errorf("read campaign source: %w", err)
+		return nil, fmt.Errorf("read campaign source: %w", err)
 	}
-	return src, src != nil, nil
+	if src == nil {
+		return nil, fmt.Errorf("campaign %d has no stored column source: the campaigns table is damaged", campaignID)
+	}
+	return src, nil
 }
 
 // Find returns the campaign of column number, or ErrNoCampaign.

@@ -116,12 +116,9 @@ func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, 
 	if c.Column != nil {
 		return c.Column, nil
 	}
-	src, ok, err := m.campaigns.source(ctx, c.ID)
+	src, err := m.campaigns.source(ctx, c.ID)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("campaign of column %03d has no stored source", c.Number)
 	}
 	col, err := columns.Parse(c.File, src, m.opts.Location)
 	if err != nil {
