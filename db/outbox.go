@@ -144,7 +144,7 @@ func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
 
 // OutboxDepth counts the items still waiting to go out, per kind (every
 // known kind appears, with 0 when none waits).
-func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
+func (d *DB) OutboxDepth(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{OutboxKindConfirm: 0, OutboxKindWelcome: 0}
 	rows, err := d.sql.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
 	if err != nil {

@@ -152,6 +152,22 @@ func (cs *CampaignStore) source(ctx context.Context, campaignID int64) ([]byte, 
 	return src, nil
 }
 
+// column parses the source kept with campaign c (see source): its column
+// as it was when the campaign started. loc is the time zone of dates
+// written without one. A source that does not parse is a
+// *columns.ParseError.
+func (cs *CampaignStore) column(ctx context.Context, c *Campaign, loc *time.Location) (*columns.Column, error) {
+	src, err := cs.source(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	col, err := columns.Parse(c.File, src, loc)
+	if err != nil {
+		return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
+	}
+	return col, nil
+}
+
 // Find returns the campaign of column number, or ErrNoCampaign.
 func (cs *CampaignStore) Find(ctx context.Context, number int) (*Campaign, error) {
 	c, err := scanCampaign(cs.db.SQL().QueryRowContext(ctx,

@@ -116,13 +116,5 @@ func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, 
 	if c.Column != nil {
 		return c.Column, nil
 	}
-	src, err := m.campaigns.source(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	col, err := columns.Parse(c.File, src, m.opts.Location)
-	if err != nil {
-		return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
-	}
-	return col, nil
+	return m.campaigns.column(ctx, c, m.opts.Location)
 }

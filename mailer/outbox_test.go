@@ -79,7 +79,7 @@ func TestOutboxWorker(t *testing.T) {
 		m.RunOutbox(wctx, oc, 20*time.Millisecond)
 	}()
 	testkit.Eventually(t, "the outbox to drain", func() bool {
-		n, err := db.OutboxDepth(ctx, e.db)
+		n, err := e.db.OutboxDepth(ctx)
 		return err == nil && n[db.OutboxKindConfirm] == 0
 	})
 	cancel()

@@ -77,7 +77,7 @@ func (w *Welcome) ComposeOutbox(ctx context.Context, it db.OutboxItem) (template
 		return templates.RenderedMail{}, db.ErrOutboxCancelled
 	}
 	sub, err := w.m.store.FindByID(ctx, it.SubscriberID)
-	if errors.Is(err, subscribers.ErrNotFound) || (err == nil && sub.Status != subscribers.StatusActive) {
+	if errors.Is(err, subscribers.ErrNotFound) || (err == nil && !sub.Mailable()) {
 		return templates.RenderedMail{}, db.ErrOutboxCancelled
 	}
 	if err != nil {

@@ -97,7 +97,7 @@ func TestWelcomeMail(t *testing.T) {
 			e.enqueue(db.OutboxKindConfirm, pending)
 
 			m := e.mailer()
-			w, err := m.NewWelcome(tc.mode, NewArchive(e.db, time.UTC, nil), welcome)
+			w, err := m.NewWelcome(tc.mode, NewArchive(e.campaigns(), time.UTC, nil), welcome)
 			if err != nil {
 				t.Fatal(err)
 			}

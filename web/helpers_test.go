@@ -173,7 +173,7 @@ func (e *webEnv) eventCount(email, kind string) int {
 // queued is how many confirmation mails wait in the outbox.
 func (e *webEnv) queued() int {
 	e.t.Helper()
-	n, err := db.OutboxDepth(context.Background(), e.db)
+	n, err := e.db.OutboxDepth(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}

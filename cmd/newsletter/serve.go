@@ -69,7 +69,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL, Welcome: welcome != nil})
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
-	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	archive := mailer.NewArchive(app.Campaigns, cfg.Location, env.Log)
 	site, err := web.New(web.Config{
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
