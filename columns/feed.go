@@ -61,7 +61,7 @@ type Feed struct {
 	problems           []error
 }
 
-var _ Source = (*Feed)(nil)
+var _ Provider = (*Feed)(nil)
 
 // NewFeed returns the feed at src: an http(s) URL or a file path. Nothing
 // is read until Columns. Whether src is usable is the caller's check (the

@@ -420,7 +420,7 @@ func TestFeedNameHidesPassword(t *testing.T) {
 	}
 }
 
-// staticSource is a Source with fixed columns, or one that fails.
+// staticSource is a Provider with fixed columns, or one that fails.
 type staticSource struct {
 	cols []*Column
 	err  error
@@ -454,7 +454,7 @@ func TestDecideSources(t *testing.T) {
 	}
 	feed := staticSource{cols: []*Column{item(31), item(32), item(35)}}
 
-	p, err := DecideSources(context.Background(), dir, loc, []Source{feed}, History{}, now)
+	p, err := DecideSources(context.Background(), dir, loc, []Provider{feed}, History{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func TestDecideSources(t *testing.T) {
 
 	// A feed that cannot be read: nothing is new, and the plan says why.
 	broken := staticSource{err: errors.New("HTTP 500 Internal Server Error")}
-	p, err = DecideSources(context.Background(), dir, loc, []Source{broken}, History{Sent: map[int]bool{30: true}}, now)
+	p, err = DecideSources(context.Background(), dir, loc, []Provider{broken}, History{Sent: map[int]bool{30: true}}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +497,7 @@ func TestDecideSources(t *testing.T) {
 	}
 
 	// No files and an empty feed.
-	p, err = DecideSources(context.Background(), t.TempDir(), loc, []Source{staticSource{}}, History{}, now)
+	p, err = DecideSources(context.Background(), t.TempDir(), loc, []Provider{staticSource{}}, History{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

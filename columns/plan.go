@@ -107,7 +107,7 @@ func DecideFolder(dir string, loc *time.Location, h History, now time.Time) (*Pl
 // DecideSources is DecideFolder with the columns of sources (the feed)
 // beside the folder's (see DiscoverSources). A source that cannot be read
 // is in Unread, and then nothing is New.
-func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Source, h History, now time.Time) (*Plan, error) {
+func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Provider, h History, now time.Time) (*Plan, error) {
 	cols, problems, unread, err := DiscoverSources(ctx, dir, loc, sources)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The outbox kinds: who composes an item's mail depends on its kind.
+// The outbox kinds: who renders an item's mail depends on its kind.
 const (
 	// OutboxKindConfirm is a double opt-in confirmation mail (subscribers).
 	OutboxKindConfirm = "confirm"
@@ -39,7 +39,7 @@ func EnqueueOutbox(ctx context.Context, tx *Tx, it OutboxItem) (int64, error) {
 	return res.LastInsertId()
 }
 
-// ErrOutboxCancelled is returned by a composer when the mail is no longer
+// ErrOutboxCancelled is returned by a renderer when the mail is no longer
 // needed (say, the subscriber left before it went out); the item is closed
 // without sending.
 var ErrOutboxCancelled = errors.New("outbox item no longer needed")

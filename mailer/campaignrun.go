@@ -247,7 +247,7 @@ type connPool struct {
 // stop ends the run with an error: a fatal SMTP configuration problem, or
 // an outage that outlasted the run's wait. A connection that fails while
 // others of the run are open gives its job back for them and pauses.
-func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep PreparedMail, jobs <-chan delivery, mk *marker, stop func(error)) {
+func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep ColumnMail, jobs <-chan delivery, mk *marker, stop func(error)) {
 	conn, err := m.sender.newConn(&pool.live)
 	if err != nil {
 		stop(err)
@@ -314,7 +314,7 @@ type deliveryMail struct {
 }
 
 // composeDelivery renders and composes one delivery into buf.
-func (m *Mailer) composeDelivery(number int, prep PreparedMail, d delivery, buf *bytes.Buffer) deliveryMail {
+func (m *Mailer) composeDelivery(number int, prep ColumnMail, d delivery, buf *bytes.Buffer) deliveryMail {
 	msgID := campaignMessageID(m.opts.Secret, number, d.SubscriberID, m.from.domain)
 	unsub := m.unsubscribeURL(d.SubscriberID)
 	rm := prep.Personalize(templates.Recipient{Email: d.Email, Name: d.Name, UnsubscribeURL: unsub})

@@ -21,7 +21,7 @@ type fakeRenderer struct{}
 
 type fakePrepared struct{ c *columns.Column }
 
-func (fakeRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return fakePrepared{c}, nil }
+func (fakeRenderer) Prepare(c *columns.Column) (ColumnMail, error) { return fakePrepared{c}, nil }
 
 func (p fakePrepared) Personalize(r templates.Recipient) templates.RenderedMail {
 	return templates.RenderedMail{

@@ -16,15 +16,15 @@ import (
 	"newsletter/templates"
 )
 
-// PreparedMail is a column rendered once for a campaign and personalised
+// ColumnMail is a column rendered once for a campaign and personalised
 // per recipient; *templates.PreparedMail is one.
-type PreparedMail interface {
+type ColumnMail interface {
 	Personalize(templates.Recipient) templates.RenderedMail
 }
 
 // Renderer renders a column once per campaign.
 type Renderer interface {
-	Prepare(c *columns.Column) (PreparedMail, error)
+	Prepare(c *columns.Column) (ColumnMail, error)
 }
 
 // TemplateRenderer adapts the templates package's renderer.
@@ -32,7 +32,7 @@ func TemplateRenderer(r *templates.MailRenderer) Renderer { return templateRende
 
 type templateRenderer struct{ r *templates.MailRenderer }
 
-func (t templateRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return t.r.Prepare(c) }
+func (t templateRenderer) Prepare(c *columns.Column) (ColumnMail, error) { return t.r.Prepare(c) }
 
 // Mailer sends campaigns and outbox mails. One per process: its lease
 // owner id tells this process's claims apart from every other sender's.

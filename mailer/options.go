@@ -87,7 +87,7 @@ type Options struct {
 	// Feed, when set, is read on every Plan and FindColumn: its items are
 	// columns beside the folder's (--feed). One Feed for the process's
 	// life, so its conditional GET can spare unchanged feeds.
-	Feed columns.Source
+	Feed columns.Provider
 
 	// Secret keys the Message-ID hash (the installation secret).
 	Secret []byte

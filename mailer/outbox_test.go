@@ -20,7 +20,7 @@ type fakeOutboxMails struct {
 	sent map[int64]string // outbox id -> message id
 }
 
-func (f *fakeOutboxMails) ComposeOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+func (f *fakeOutboxMails) RenderOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
 	if strings.HasPrefix(it.Recipient, "cancel") {
 		return templates.RenderedMail{}, db.ErrOutboxCancelled
 	}

@@ -45,7 +45,7 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 // send nothing (`columns`, `preview`): it discovers the columns of dir and
 // sources (the feed) and decides, given camps (CampaignStore.List), what a
 // run would send at now.
-func PlanColumns(ctx context.Context, dir string, loc *time.Location, sources []columns.Source, camps []*Campaign, now time.Time) (*Plan, error) {
+func PlanColumns(ctx context.Context, dir string, loc *time.Location, sources []columns.Provider, camps []*Campaign, now time.Time) (*Plan, error) {
 	cp, err := columns.DecideSources(ctx, dir, loc, sources, historyOf(camps), now)
 	if err != nil {
 		return nil, err
@@ -248,11 +248,11 @@ func (m *Mailer) FindColumn(ctx context.Context, number int) (*columns.Column, e
 }
 
 // sources are where columns come from besides the folder.
-func (m *Mailer) sources() []columns.Source {
+func (m *Mailer) sources() []columns.Provider {
 	if m.opts.Feed == nil {
 		return nil
 	}
-	return []columns.Source{m.opts.Feed}
+	return []columns.Provider{m.opts.Feed}
 }
 
 // where names the places columns come from, for messages.

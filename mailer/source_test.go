@@ -153,7 +153,7 @@ type recordingRenderer struct {
 	cols []*columns.Column
 }
 
-func (r *recordingRenderer) Prepare(c *columns.Column) (PreparedMail, error) {
+func (r *recordingRenderer) Prepare(c *columns.Column) (ColumnMail, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cols = append(r.cols, c)

@@ -17,7 +17,7 @@ const (
 	outboxEvery = 2 * time.Second // confirmation and welcome mails
 )
 
-// outboxParts are what serve's outbox worker composes its mails from.
+// outboxParts are what serve's outbox worker renders its mails from.
 type outboxParts struct {
 	confirm mailer.OutboxMails     // confirmation mails (subscribers.OptIn)
 	welcome *templates.WelcomeMail // welcome templates; nil with --welcome off

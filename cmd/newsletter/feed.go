@@ -41,9 +41,9 @@ func checkFeed(s string) error {
 
 // newFeed is the --feed source, or nil without one. serve builds it once,
 // so conditional GET spares an unchanged feed on every later run.
-func newFeed(cfg *Config) columns.Source {
+func newFeed(cfg *Config) columns.Provider {
 	if cfg.Feed == "" {
-		return nil // a nil *columns.Feed would be a non-nil Source
+		return nil // a nil *columns.Feed would be a non-nil Provider
 	}
 	ua := "newsletter-feed-reader"
 	if cfg.BaseURL != "" {
@@ -55,9 +55,9 @@ func newFeed(cfg *Config) columns.Source {
 }
 
 // feedSources is newFeed as a list, for mailer.PlanColumns.
-func feedSources(cfg *Config) []columns.Source {
+func feedSources(cfg *Config) []columns.Provider {
 	if f := newFeed(cfg); f != nil {
-		return []columns.Source{f}
+		return []columns.Provider{f}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func previewCommand(ctx context.Context, env *Env, args []string, text, html boo
 // or the feed in sources exactly as a subscriber would get it, for a placeholder reader, and writes
 // it to w: mode "text" or "html" writes that part alone, "" writes the
 // subject, then the text part, then the HTML part.
-func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources []columns.Source, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
+func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources []columns.Provider, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
 	switch mode {
 	case "", "text", "html":
 	default:
