@@ -32,14 +32,14 @@ func drainOutbox(t testing.TB, e *testEnv, m *Mailer, mails OutboxMails) {
 
 func (e *testEnv) enqueue(kind string, id int64) int64 {
 	e.t.Helper()
+	sub, err := e.store.FindByID(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	var oid int64
-	err := e.db.InTx(context.Background(), func(tx *db.Tx) error {
-		var email string
-		if err := tx.QueryRow(`SELECT email FROM subscribers WHERE id = ?`, id).Scan(&email); err != nil {
-			return err
-		}
+	err = e.db.InTx(context.Background(), func(tx *db.Tx) error {
 		var err error
-		oid, err = db.EnqueueOutbox(context.Background(), tx, db.OutboxItem{Kind: kind, SubscriberID: id, Recipient: email})
+		oid, err = db.EnqueueOutbox(context.Background(), tx, db.OutboxItem{Kind: kind, SubscriberID: id, Recipient: sub.Email})
 		return err
 	})
 	if err != nil {
@@ -88,9 +88,16 @@ func TestWelcomeMail(t *testing.T) {
 			for _, n := range tc.sent {
 				e.start(n)
 			}
-			id := e.addSubscribers("w", 1, tc.status)[0]
-			if _, err := e.db.SQL().Exec(`UPDATE subscribers SET lang = ? WHERE id = ?`, tc.lang, id); err != nil {
+			ctx := context.Background()
+			w0, err := e.store.Add(ctx, subscribers.AddParams{Email: "w0@example.net", Name: "Leserin w0", Lang: tc.lang, Confirmed: true, ConsentNote: "test"})
+			if err != nil {
 				t.Fatal(err)
+			}
+			id := w0.ID
+			if tc.status == subscribers.StatusUnsubscribed {
+				if _, err := e.store.Unsubscribe(ctx, id, subscribers.Evidence{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			pending := e.addSubscribers("p", 1, subscribers.StatusPending)[0]
 			wid := e.enqueue(db.OutboxKindWelcome, id)

@@ -12,8 +12,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"newsletter/db"
 	"newsletter/internal/testkit"
+	"newsletter/mailer"
+	"newsletter/subscribers"
 )
 
 // restore does what docs/operations.md tells the admin: the database and
@@ -68,14 +69,13 @@ func TestBackupCommand(t *testing.T) {
 	}
 
 	// The copy is a database db.Open takes, with the same subscribers.
-	b, err := db.Open(context.Background(), file)
+	b := testkit.OpenDBFile(t, file, nil)
+	counts, err := testkit.NewStore(t, b).CountByStatus(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	b.SQL().QueryRow(`SELECT COUNT(*) FROM subscribers WHERE status = 'active'`).Scan(&n)
 	b.Close()
-	if n != 5 {
+	if n := counts[subscribers.StatusActive]; n != 5 {
 		t.Errorf("backup holds %d active subscribers, want 5", n)
 	}
 
@@ -168,14 +168,15 @@ func TestBackupDuringCampaignResumes(t *testing.T) {
 
 	// Wait until the accepted messages are recorded and every connection
 	// waits at the gate.
-	watch, err := db.Open(context.Background(), f.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	watch := testkit.OpenDBFile(t, f.dbPath, nil)
+	campaigns := mailer.NewCampaignStore(watch)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var sent int
-		watch.SQL().QueryRow(`SELECT COUNT(*) FROM deliveries WHERE state = 'sent'`).Scan(&sent)
+		if c, err := campaigns.Find(context.Background(), 31); err == nil {
+			n, _ := campaigns.Counts(context.Background(), c.ID)
+			sent = n.Sent
+		}
 		if sent == accepted && held.Load() == workers && first.Count() == accepted {
 			break
 		}
