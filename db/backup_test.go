@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"newsletter/db"
 	"newsletter/internal/testkit"
@@ -82,9 +81,7 @@ func TestBackupWhileAnotherConnectionWrites(t *testing.T) {
 		}
 		done <- nil
 	}()
-	for commits.Load() < 20 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the writer's first 20 transactions", func() bool { return commits.Load() >= 20 })
 
 	for round := range 3 {
 		before := commits.Load()

@@ -72,18 +72,7 @@ func TestOutboxWorker(t *testing.T) {
 	}
 	oc := &fakeOutboxMails{sent: map[int64]string{}}
 	m := e.mailer()
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(wctx, oc, 20*time.Millisecond)
-	}()
-	testkit.Eventually(t, "the outbox to drain", func() bool {
-		n, err := e.db.OutboxDepth(ctx)
-		return err == nil && n[db.OutboxKindConfirm] == 0
-	})
-	cancel()
-	<-done
+	testkit.DrainOutbox(t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, oc, 20*time.Millisecond) })
 
 	states := map[string]string{}
 	for _, id := range all {

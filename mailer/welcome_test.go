@@ -12,24 +12,6 @@ import (
 	"newsletter/templates"
 )
 
-// drainOutbox runs the outbox worker until nothing is pending.
-func drainOutbox(t testing.TB, e *testEnv, m *Mailer, mails OutboxMails) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(ctx, mails, 10*time.Millisecond)
-	}()
-	testkit.Eventually(t, "the outbox to drain", func() bool {
-		var n int
-		err := e.db.SQL().QueryRow(`SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
-		return err == nil && n == 0
-	})
-	cancel()
-	<-done
-}
-
 func (e *testEnv) enqueue(kind string, id int64) int64 {
 	e.t.Helper()
 	sub, err := e.store.FindByID(context.Background(), id)
@@ -109,7 +91,8 @@ func TestWelcomeMail(t *testing.T) {
 				t.Fatal(err)
 			}
 			confirm := &fakeOutboxMails{sent: map[int64]string{}}
-			drainOutbox(t, e, m, OutboxByKind{db.OutboxKindConfirm: confirm, db.OutboxKindWelcome: w})
+			mails := OutboxByKind{db.OutboxKindConfirm: confirm, db.OutboxKindWelcome: w}
+			testkit.DrainOutbox(t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, mails, 10*time.Millisecond) })
 
 			got := e.srv.ByRecipient()
 			// The confirmation mail goes through the same worker, and

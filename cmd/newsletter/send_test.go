@@ -17,14 +17,10 @@ import (
 	"newsletter/subscribers"
 )
 
-// runSend runs the CLI with the fixture's configuration.
+// run runs the CLI with the fixture's configuration.
 func (f *sendFixture) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	env := f.env()
-	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"newsletter"}, args...), func(k string) string { return env[k] },
-		strings.NewReader(""), &out, &errb)
-	return out.String(), errb.String(), code
+	return runWith(f.env(), "", args...)
 }
 
 func TestSendCommand(t *testing.T) {

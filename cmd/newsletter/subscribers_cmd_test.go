@@ -24,8 +24,6 @@ func newCLI(t *testing.T) *cli {
 
 func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int) {
 	c.t.Helper()
-	var out, errb bytes.Buffer
-	full := append([]string{"newsletter"}, args...)
 	// Every command gets the test database unless it names one.
 	hasDB := false
 	for _, a := range args {
@@ -34,11 +32,9 @@ func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int
 		}
 	}
 	if !hasDB && len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "help" {
-		full = append(full, "--db", filepath.Join(c.dir, "n.db"))
+		args = append(args[:len(args):len(args)], "--db", filepath.Join(c.dir, "n.db"))
 	}
-	getenv := func(k string) string { return c.env[k] }
-	code = run(context.Background(), full, getenv, strings.NewReader(stdin), &out, &errb)
-	return out.String(), errb.String(), code
+	return runWith(c.env, stdin, args...)
 }
 
 func TestSubscribersCLI(t *testing.T) {

@@ -32,11 +32,11 @@ func welcomesFor(t testing.TB, dbPath, email string) map[string]int {
 // exits 0.
 func runCmd(t testing.TB, args ...string) string {
 	t.Helper()
-	var out, errs bytes.Buffer
-	if code := run(context.Background(), append([]string{"newsletter"}, args...), func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {
-		t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errs.String())
+	out, errs, code := runWith(nil, "", args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 	}
-	return out.String()
+	return out
 }
 
 // subscribeAndConfirm subscribes email through the form, confirms with the
@@ -94,6 +94,8 @@ func TestServeWelcomeMail(t *testing.T) {
 				return
 			}
 			welcome := testkit.ReadMail(t, smtpSrv.WaitMails(t, email, 2)[1].Data)
+			// The outbox marks it sent just after the server took it.
+			testkit.Eventually(t, "the welcome mail marked sent", func() bool { return welcomesFor(t, dbPath, email)["sent"] == 1 })
 			if ws := welcomesFor(t, dbPath, email); len(ws) != 1 || ws["sent"] != 1 {
 				t.Errorf("welcome mails in the outbox: %v, want one, sent", ws)
 			}

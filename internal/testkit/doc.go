@@ -2,12 +2,13 @@
 // share: a test database on a real SQLite file with a settable clock
 // (OpenDB, Clock), seeding through the subscribers store (AddSubscribers,
 // ImportSubscribers), peeks at the outbox through what db exports
-// (DueOutbox, OutboxCount, OutboxStates), an SMTP server that fails on
-// demand (StartSMTP, WaitMail, WaitMails) and speaks TLS with a test
-// certificate (ServeTLS, NewCA, SelfSignedCert), a log buffer several
-// goroutines may write (SyncBuffer) and a quiet test logger (Logger),
-// Eventually for polling, reading received mail (ParseMail, MailText,
-// ReadMail, ConfirmLink), and PeakMem for benchmarks.
+// (DueOutbox, OutboxCount, OutboxStates) and draining it with the real
+// worker (DrainOutbox), an SMTP server that fails on demand (StartSMTP,
+// WaitMail, WaitMails) and speaks TLS with a test certificate (ServeTLS,
+// NewCA, SelfSignedCert), a log buffer several goroutines may write
+// (SyncBuffer) and a quiet test logger (Logger), Eventually and RunUntil
+// for polling, reading received mail (ParseMail, MailText, ReadMail,
+// ConfirmLink), and PeakMem and SubscribeLoad for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.

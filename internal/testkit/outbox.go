@@ -35,6 +35,26 @@ func DueOutbox(tb testing.TB, d *db.DB) []db.OutboxItem {
 	return items
 }
 
+// DrainOutbox runs an outbox worker until no mail waits in d's outbox,
+// then stops it. run is the worker: mailer's RunOutbox with its mails and
+// poll interval bound (testkit cannot import mailer, whose own tests use
+// testkit).
+func DrainOutbox(tb testing.TB, d *db.DB, run func(ctx context.Context)) {
+	tb.Helper()
+	RunUntil(tb, "the outbox to drain", run, func() bool {
+		depth, err := d.OutboxDepth(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, n := range depth {
+			if n > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // OutboxCount is how many confirmation mails were ever queued for
 // recipient, whatever became of them.
 func OutboxCount(tb testing.TB, d *db.DB, recipient string) int {
