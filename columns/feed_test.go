@@ -441,11 +441,11 @@ func TestDecideSources(t *testing.T) {
 		"035-d.txt": colText(35, ""),
 	})
 	item := func(n int) *Column {
-		src, err := FeedSource(fmt.Sprintf("KNIEPUNKT %03d: Aus dem Feed", n), n, time.Time{}, "<p>Text.</p>")
+		src, err := feedSource(fmt.Sprintf("KNIEPUNKT %03d: Aus dem Feed", n), n, time.Time{}, "<p>Text.</p>")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Parse(FeedFileName(n), src, loc)
+		c, err := Parse(feedFileName(n), src, loc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +489,7 @@ func TestDecideSources(t *testing.T) {
 	if len(p.New) != 0 || len(p.Unread) != 1 {
 		t.Fatalf("new %v, unread %v", numbers(p.New), p.Unread)
 	}
-	if got := p.Explain(31); got != "new: waits until feed test can be read" {
+	if got := p.explain(31); got != "new: waits until feed test can be read" {
 		t.Errorf("explain 31: %q", got)
 	}
 	if got := p.Why(); got != "feed test could not be read: HTTP 500 Internal Server Error; nothing new goes out until it can be read (tried again on the next run)" {

@@ -34,8 +34,8 @@ type History struct {
 // which columns the next run sends, and why. It is the one place that
 // rule lives; `newsletter columns`, `send` and the scheduler all read it.
 type Plan struct {
-	Dir      string    // the folder the columns came from (DecideFolder), for Why
-	Columns  []*Column // every usable column, as given (Discover sorts them by number)
+	Dir      string    // the folder the columns came from, for Why
+	Columns  []*Column // every usable column, as given (discover sorts them by number)
 	Problems []error   // the files (and feed items) that were skipped
 	// Sources names the sources beside the folder (DecideSources).
 	Sources []string
@@ -59,9 +59,9 @@ type Plan struct {
 	newest  int // highest due number, for the first-run explanation
 }
 
-// Decide applies the "new" rule to cols at now, given the campaigns'
+// decide applies the "new" rule to cols at now, given the campaigns'
 // history.
-func Decide(cols []*Column, h History, now time.Time) *Plan {
+func decide(cols []*Column, h History, now time.Time) *Plan {
 	p := &Plan{Columns: cols, history: h, now: now, byNum: map[int]*Column{}, isNew: map[int]bool{}}
 	for _, m := range []map[int]bool{h.Sent, h.Sending} {
 		for n, ok := range m {
@@ -97,28 +97,23 @@ func Decide(cols []*Column, h History, now time.Time) *Plan {
 	return p
 }
 
-// DecideFolder discovers the columns in dir (see Discover) and applies the
-// "new" rule to them. err is only for a folder that cannot be read; files
-// that cannot be used are in Problems.
-func DecideFolder(dir string, loc *time.Location, h History, now time.Time) (*Plan, error) {
-	return DecideSources(context.Background(), dir, loc, nil, h, now)
-}
-
-// DecideSources is DecideFolder with the columns of sources (the feed)
-// beside the folder's (see DiscoverSources). A source that cannot be read
-// is in Unread, and then nothing is New.
+// DecideSources discovers the columns in dir and those of sources (the
+// feed) beside them (see DiscoverSources), and applies the "new" rule to
+// them. err is only for a folder that cannot be read; files that cannot be
+// used are in Problems, and a source that cannot be read is in Unread, and
+// then nothing is New.
 func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Provider, h History, now time.Time) (*Plan, error) {
 	cols, problems, unread, err := DiscoverSources(ctx, dir, loc, sources)
 	if err != nil {
 		return nil, err
 	}
-	p := Decide(cols, h, now)
+	p := decide(cols, h, now)
 	p.Dir, p.Problems, p.Unread = dir, problems, unread
 	for _, s := range sources {
 		p.Sources = append(p.Sources, s.Name())
 	}
 	if len(unread) > 0 {
-		p.New = nil // isNew still says what would be new: "waits" in Explain
+		p.New = nil // isNew still says what would be new: "waits" in explain
 	}
 	return p, nil
 }
@@ -131,10 +126,10 @@ func (p *Plan) State(number int) State {
 	return s
 }
 
-// Explain says in a few words why column number has its state, e.g.
+// explain says in a few words why column number has its state, e.g.
 // "new: will be sent on the next run", "skipped: 031 was already sent",
 // "scheduled: publish date 2026-12-01 07:00 CET".
-func (p *Plan) Explain(number int) string {
+func (p *Plan) explain(number int) string {
 	s, why := p.state(number)
 	return string(s) + ": " + why
 }
@@ -206,6 +201,6 @@ func (p *Plan) Why() string {
 	case StateSent, StateSending:
 		return fmt.Sprintf("the newest column, %03d, already has its campaign. Add a column numbered above %03d to send more", n, n)
 	default:
-		return fmt.Sprintf("newest column %03d is %s", n, p.Explain(n))
+		return fmt.Sprintf("newest column %03d is %s", n, p.explain(n))
 	}
 }

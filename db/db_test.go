@@ -19,7 +19,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, err := d.SchemaVersion(ctx)
+	v1, err := db.SchemaVersion(d, ctx)
 	if err != nil || v1 < 1 {
 		t.Fatalf("schema version = %d, %v", v1, err)
 	}
@@ -29,7 +29,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer d.Close()
-	v2, _ := d.SchemaVersion(ctx)
+	v2, _ := db.SchemaVersion(d, ctx)
 	if v2 != v1 {
 		t.Fatalf("reopen changed version %d -> %d", v1, v2)
 	}

@@ -107,8 +107,8 @@ func (d *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// SchemaVersion reports the highest applied migration.
-func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+// schemaVersion reports the highest applied migration.
+func (d *DB) schemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err

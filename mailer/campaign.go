@@ -266,9 +266,9 @@ type ReplyCount struct {
 	Count int
 }
 
-// FailureReplies groups a campaign's failed deliveries by the server's
+// failureReplies groups a campaign's failed deliveries by the server's
 // reply, most frequent first.
-func (cs *CampaignStore) FailureReplies(ctx context.Context, campaignID int64, limit int) ([]ReplyCount, error) {
+func (cs *CampaignStore) failureReplies(ctx context.Context, campaignID int64, limit int) ([]ReplyCount, error) {
 	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT last_reply, COUNT(*) AS n FROM deliveries
 		WHERE campaign_id = ? AND state = 'failed' GROUP BY last_reply ORDER BY n DESC, last_reply LIMIT ?`,
 		campaignID, limit)

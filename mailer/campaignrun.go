@@ -208,7 +208,7 @@ dispatch:
 	if res.Counts, err = m.campaigns.Counts(bg, c.ID); err != nil {
 		return nil, err
 	}
-	if res.Failures, err = m.campaigns.FailureReplies(bg, c.ID, 10); err != nil {
+	if res.Failures, err = m.campaigns.failureReplies(bg, c.ID, 10); err != nil {
 		return nil, err
 	}
 	if next, ok, err := m.campaigns.nextDue(bg, c.ID); err == nil && ok {

@@ -107,7 +107,12 @@ func (e *testEnv) writeColumn(number int, title string) string {
 
 func (e *testEnv) column(number int) *columns.Column {
 	e.t.Helper()
-	col, err := columns.ParseFile(filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number)), time.UTC)
+	path := filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	col, err := columns.Parse(path, data, time.UTC)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -6,16 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"newsletter/columns"
-)
-
-// Limits of reading --feed.
-const (
-	feedTimeout  = 20 * time.Second
-	feedMaxBytes = 10 << 20
 )
 
 // checkFeed validates --feed: an http(s) URL with a host, or an existing
@@ -50,7 +43,7 @@ func newFeed(cfg *Config) columns.Provider {
 		ua += " (+" + cfg.BaseURL + ")"
 	}
 	return columns.NewFeed(cfg.Feed, columns.FeedOptions{
-		Location: cfg.Location, Timeout: feedTimeout, MaxBytes: feedMaxBytes, UserAgent: ua,
+		Location: cfg.Location, UserAgent: ua, // the default timeout and size limit
 	})
 }
 
