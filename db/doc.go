@@ -10,6 +10,7 @@
 // transactions and mailer drains (outbox.go), and settings, which holds the
 // installation secret (settings.go). The migrations of every table live
 // here because they are applied together, but subscribers owns
-// subscribers, consent_texts, consent_events, suppressions, tokens and the
-// view subscriber_mailability, and mailer owns campaigns and deliveries.
+// subscribers, consent_texts, consent_events, suppressions, tokens,
+// confirm_requests and the view subscriber_mailability, and mailer owns
+// campaigns and deliveries.
 package db
