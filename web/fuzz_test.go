@@ -57,7 +57,7 @@ func FuzzSubscribeForm(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, "/subscribe", strings.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
 		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, DefaultMaxBody)
-		fm, err := parseSubscribeForm(r)
+		fm, err := parseSubscribeForm(r, DefaultMaxBody)
 		if err != nil {
 			return
 		}
