@@ -22,14 +22,14 @@ func (e *DuplicateError) Error() string {
 		strings.Join(e.Files, ", "), e.Number)
 }
 
-// discover parses every *.txt and *.md entry in dir (not hidden ones; the
+// Discover parses every *.txt and *.md entry in dir (not hidden ones; the
 // folder is not searched further down) and returns the columns sorted by
 // number. Only regular UTF-8 text files become columns (see parseFile and
 // Parse): a symbolic link, a folder, a FIFO or binary content named like a
 // column is reported in problems by name, as is a file that fails to parse
 // or shares its number with another file; none of them is used, and the
 // other columns are unaffected. err is only for a folder that cannot be read.
-func discover(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
+func Discover(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read columns folder: %w", err)

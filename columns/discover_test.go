@@ -54,7 +54,7 @@ func TestDiscoverColumns(t *testing.T) {
 		"sub/033-in-subdir.txt":  colText(33, ""),
 		"README":                 "not a column",
 	})
-	cols, problems, err := discover(dir, berlin(t))
+	cols, problems, err := Discover(dir, berlin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestDiscoverColumns(t *testing.T) {
 }
 
 func TestDiscoverColumnsUnreadableDir(t *testing.T) {
-	if _, _, err := discover(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+	if _, _, err := Discover(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Error("want an error for a missing folder")
 	}
 }

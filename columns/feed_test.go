@@ -489,7 +489,7 @@ func TestDecideSources(t *testing.T) {
 	if len(p.New) != 0 || len(p.Unread) != 1 {
 		t.Fatalf("new %v, unread %v", numbers(p.New), p.Unread)
 	}
-	if got := p.explain(31); got != "new: waits until feed test can be read" {
+	if got := p.Explain(31); got != "new: waits until feed test can be read" {
 		t.Errorf("explain 31: %q", got)
 	}
 	if got := p.Why(); got != "feed test could not be read: HTTP 500 Internal Server Error; nothing new goes out until it can be read (tried again on the next run)" {

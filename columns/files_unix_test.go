@@ -142,7 +142,7 @@ func TestDiscoverRefusesNonText(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cols, problems, err := discover(dir, nil)
+	cols, problems, err := Discover(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

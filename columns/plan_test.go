@@ -24,7 +24,7 @@ func TestDecideNewAndStates(t *testing.T) {
 		sending   map[int]bool
 		wantNew   []int
 		wantState map[int]State
-		wantWhy   map[int]string // substring of Plan.explain
+		wantWhy   map[int]string // substring of Plan.Explain
 	}{
 		{
 			name:    "first run: only the highest due column",
@@ -88,7 +88,7 @@ func TestDecideNewAndStates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := decide(tt.cols, History{Sent: tt.sent, Sending: tt.sending}, now)
+			p := Decide(tt.cols, History{Sent: tt.sent, Sending: tt.sending}, now)
 			got := numbers(p.New)
 			want := tt.wantNew
 			if want == nil {
@@ -105,12 +105,12 @@ func TestDecideNewAndStates(t *testing.T) {
 				t.Errorf("States = %v, want %v", states, tt.wantState)
 			}
 			for _, c := range tt.cols {
-				why := p.explain(c.Number)
+				why := p.Explain(c.Number)
 				if !strings.HasPrefix(why, string(states[c.Number])+": ") {
-					t.Errorf("explain(%d) = %q, state %s", c.Number, why, states[c.Number])
+					t.Errorf("Explain(%d) = %q, state %s", c.Number, why, states[c.Number])
 				}
 				if w, ok := tt.wantWhy[c.Number]; ok && !strings.Contains(why, w) {
-					t.Errorf("explain(%d) = %q, want %q", c.Number, why, w)
+					t.Errorf("Explain(%d) = %q, want %q", c.Number, why, w)
 				}
 			}
 		})
@@ -125,16 +125,16 @@ func TestDiscoverThenNew(t *testing.T) {
 		"002.txt": colText(2, "2026-03-09"),
 		"003.txt": colText(3, "2026-03-23"),
 	})
-	cols, problems, err := discover(dir, loc)
+	cols, problems, err := Discover(dir, loc)
 	if err != nil || len(problems) > 0 {
 		t.Fatal(err, problems)
 	}
 	now := time.Date(2026, 3, 16, 7, 0, 0, 0, loc)
-	if got := numbers(decide(cols, History{}, now).New); !reflect.DeepEqual(got, []int{2}) {
+	if got := numbers(Decide(cols, History{}, now).New); !reflect.DeepEqual(got, []int{2}) {
 		t.Errorf("first run: %v, want [2]", got)
 	}
 	later := time.Date(2026, 3, 23, 0, 0, 0, 0, loc)
-	if got := numbers(decide(cols, History{Sent: map[int]bool{2: true}}, later).New); !reflect.DeepEqual(got, []int{3}) {
+	if got := numbers(Decide(cols, History{Sent: map[int]bool{2: true}}, later).New); !reflect.DeepEqual(got, []int{3}) {
 		t.Errorf("a week later: %v, want [3]", got)
 	}
 }
@@ -147,14 +147,14 @@ func TestPlanWhy(t *testing.T) {
 	undated := &Column{Number: 31}
 	later := &Column{Number: 32, Date: time.Date(2026, 12, 1, 7, 0, 0, 0, loc)}
 
-	p := decide([]*Column{due}, History{}, now)
+	p := Decide([]*Column{due}, History{}, now)
 	if got, want := p.WhyNew(due), "due since 2026-03-09; first run: only the newest due column is sent"; got != want {
 		t.Errorf("first run: WhyNew = %q, want %q", got, want)
 	}
 	if p.Why() != "" {
 		t.Errorf("Why = %q with a new column", p.Why())
 	}
-	p = decide([]*Column{due, undated}, History{Sent: map[int]bool{29: true}}, now)
+	p = Decide([]*Column{due, undated}, History{Sent: map[int]bool{29: true}}, now)
 	if got, want := p.WhyNew(undated), "no publish date, numbered above 029, the last one sent"; got != want {
 		t.Errorf("WhyNew = %q, want %q", got, want)
 	}
@@ -166,9 +166,9 @@ func TestPlanWhy(t *testing.T) {
 	}{
 		{"empty folder", &Plan{Dir: "cols"}, "no column files (*.txt, *.md) in cols"},
 		{"only unreadable files", &Plan{Dir: "cols", Problems: []error{errors.New("x")}}, "no readable column in cols (1 file(s) skipped, see above)"},
-		{"newest has its campaign", decide([]*Column{due, undated}, History{Sent: map[int]bool{31: true}, Sending: map[int]bool{31: true}}, now),
+		{"newest has its campaign", Decide([]*Column{due, undated}, History{Sent: map[int]bool{31: true}, Sending: map[int]bool{31: true}}, now),
 			"the newest column, 031, already has its campaign. Add a column numbered above 031 to send more"},
-		{"newest is scheduled", decide([]*Column{undated, later}, History{Sent: map[int]bool{31: true}}, now),
+		{"newest is scheduled", Decide([]*Column{undated, later}, History{Sent: map[int]bool{31: true}}, now),
 			"newest column 032 is scheduled: publish date 2026-12-01 07:00 UTC"},
 	}
 	for _, tt := range tests {
@@ -178,7 +178,7 @@ func TestPlanWhy(t *testing.T) {
 	}
 
 	// A campaign whose file is gone still has its state.
-	p = decide(nil, History{Sent: map[int]bool{5: true, 6: true}, Sending: map[int]bool{6: true}}, now)
+	p = Decide(nil, History{Sent: map[int]bool{5: true, 6: true}, Sending: map[int]bool{6: true}}, now)
 	if p.State(5) != StateSent || p.State(6) != StateSending || p.State(7) != "" {
 		t.Errorf("states without files: %q %q %q", p.State(5), p.State(6), p.State(7))
 	}

@@ -30,14 +30,14 @@ func (e *SourceError) Error() string { return e.Source + " could not be read: " 
 
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// DiscoverSources is discover with the columns of sources beside the
+// DiscoverSources is Discover with the columns of sources beside the
 // folder's. A number claimed twice, by two files, a file and a feed item,
 // or two feed items, is a DuplicateError naming all of them, and none of
 // them is used. A source that cannot be read is returned in unread; the
 // columns of the folder and the other sources are still returned. err is
 // only for a folder that cannot be read.
 func DiscoverSources(ctx context.Context, dir string, loc *time.Location, sources []Provider) (cols []*Column, problems []error, unread []*SourceError, err error) {
-	cols, problems, err = discover(dir, loc)
+	cols, problems, err = Discover(dir, loc)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -55,7 +55,7 @@ func DiscoverSources(ctx context.Context, dir string, loc *time.Location, source
 	return cols, problems, unread, nil
 }
 
-// mergeColumns adds extra to the folder's columns, which discover has
+// mergeColumns adds extra to the folder's columns, which Discover has
 // already freed of duplicates (those are DuplicateErrors in problems).
 func mergeColumns(cols []*Column, problems []error, extra []*Column) ([]*Column, []error) {
 	if len(extra) == 0 {

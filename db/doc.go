@@ -11,6 +11,6 @@
 // installation secret (settings.go). The migrations of every table live
 // here because they are applied together, but subscribers owns
 // subscribers, consent_texts, consent_events, suppressions, tokens,
-// confirm_requests and the view subscriber_mailability, and mailer owns
-// campaigns and deliveries.
+// confirm_requests, bounce_events and the view subscriber_mailability, and
+// mailer owns campaigns, deliveries, holds, proofs and intake_review.
 package db

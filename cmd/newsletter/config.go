@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"newsletter/mailer"
+	"newsletter/mailer/mailbox"
+	"newsletter/web"
 )
 
 // Config holds every setting of DESIGN.md. Each field is a flag, also read
@@ -54,6 +56,11 @@ type Config struct {
 	PurgePendingAfter time.Duration
 	Welcome           mailer.WelcomeMode // the welcome mail after a confirmation
 
+	// Author's safety net.
+	ProofTo     []string // --proof-to, parsed and validated (ProofToText)
+	ProofToText string
+	ProofBefore time.Duration
+
 	// Content.
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)
@@ -61,4 +68,23 @@ type Config struct {
 
 	// Feed source: an http(s) URL or a file.
 	Feed string
+
+	// Bounces.
+	BounceAddress   string // local@domain: VERP envelope sender; empty: From
+	SoftBounceLimit int    // campaigns in a row with a soft bounce before bounced
+
+	// Relay webhooks, POST /webhooks/{provider} (webhooks.go).
+	WebhookMailgunKey       string            // secret: never printed
+	WebhookPostmarkUser     string            // basic auth user in Postmark's webhook URL
+	WebhookPostmarkPassword string            // secret: never printed
+	WebhookSendGridKey      string            // FILE with SendGrid's verification key
+	WebhookSES              string            // on|off
+	WebhookSESTopics        string            // comma-separated SNS topic ARNs
+	Webhooks                web.WebhookConfig // parsed from the settings above
+
+	// Bounce mailbox polled by serve (bounceimap.go).
+	BounceIMAP         string          // imaps://USER@HOST/FOLDER
+	BounceIMAPPassword string          // secret: never printed
+	BouncePoll         time.Duration   // pause between polls
+	BounceMailbox      *mailbox.Config // parsed; nil without --bounce-imap
 }

@@ -67,7 +67,7 @@ func previewColumn(ctx context.Context, w io.Writer, cfg *Config, number int, mo
 	// The plan of `send` and `serve`, without campaigns: a preview shows
 	// any column whatever its state, and needs no database.
 	columnsDir, sources := cfg.Columns, feedSources(cfg)
-	plan, err := mailer.PlanColumns(ctx, columnsDir, cfg.Location, sources, nil, time.Now())
+	plan, err := mailer.PlanColumns(ctx, columnsDir, cfg.Location, sources, nil, nil, time.Now())
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,14 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
 	archive := mailer.NewArchive(app.Campaigns, cfg.Location, env.Log)
+	// The relays' events and the bounce mailbox go through the same
+	// intake as `bounces ingest`.
+	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
+		BounceAddress: cfg.BounceAddress, SoftBounceLimit: cfg.SoftBounceLimit, Secret: app.Key, Logger: env.Log,
+	})
+	if err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
@@ -77,19 +85,25 @@ func serveCommand(ctx context.Context, env *Env) error {
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: cfg.Proxies,
 		AllowedOrigins: cfg.Origins,
+		Webhooks:       cfg.Webhooks,
 	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
 		Health:         app.DB,
 		Archive:        archive,
 		Feed:           archive,
+		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
+		Webhooks:       web.WebhookDeps{Intake: intake},
 	})
 	if err != nil {
 		return err
+	}
+	if on := cfg.Webhooks.Relays(); len(on) > 0 {
+		env.Log.Info("relay webhooks on", "relays", strings.Join(on, ","), "url", cfg.BaseURL+"/webhooks/{relay}")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -112,7 +126,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// HTTP server has drained: a request in flight may still queue a mail.
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
@@ -120,6 +134,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 		}
 	})
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
+	if cfg.BounceMailbox != nil {
+		wg.Go(func() {
+			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox, intake); err != nil {
+				errc <- fmt.Errorf("bounce mailbox: %w", err)
+			}
+		})
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)

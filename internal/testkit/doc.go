@@ -5,10 +5,11 @@
 // (DueOutbox, OutboxCount, OutboxStates) and draining it with the real
 // worker (DrainOutbox), an SMTP server that fails on demand (StartSMTP,
 // WaitMail, WaitMails) and speaks TLS with a test certificate (ServeTLS,
-// NewCA, SelfSignedCert), a log buffer several goroutines may write
+// NewCA, SelfSignedCert), an IMAP server on go-imap's in-memory one
+// (StartIMAP, Contents), a log buffer several goroutines may write
 // (SyncBuffer) and a quiet test logger (Logger), Eventually and RunUntil
 // for polling, reading received mail (ParseMail, MailText, ReadMail,
-// ConfirmLink), and PeakMem and SubscribeLoad for benchmarks.
+// ConfirmLink, HoldLink), and PeakMem and SubscribeLoad for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.
