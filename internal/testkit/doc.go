@@ -6,10 +6,12 @@
 // worker (DrainOutbox), an SMTP server that fails on demand (StartSMTP,
 // WaitMail, WaitMails) and speaks TLS with a test certificate (ServeTLS,
 // NewCA, SelfSignedCert), an IMAP server on go-imap's in-memory one
-// (StartIMAP, Contents), a log buffer several goroutines may write
-// (SyncBuffer) and a quiet test logger (Logger), Eventually and RunUntil
-// for polling, reading received mail (ParseMail, MailText, ReadMail,
-// ConfirmLink, HoldLink), and PeakMem and SubscribeLoad for benchmarks.
+// (StartIMAP, Contents), a private Postfix that writes real DSNs
+// (StartPostfix, as root with Debian's postfix), a log buffer several
+// goroutines may write (SyncBuffer) and a quiet test logger (Logger),
+// Eventually and RunUntil for polling, reading received mail (ParseMail,
+// MailText, ReadMail, ConfirmLink, HoldLink), and PeakMem and SubscribeLoad
+// for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.
