@@ -31,12 +31,13 @@ func EnqueueOutbox(ctx context.Context, tx *Tx, it OutboxItem) (int64, error) {
 	if it.Payload == "" {
 		it.Payload = "{}"
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, subscriber_id, recipient, payload, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, it.Kind, it.SubscriberID, it.Recipient, it.Payload, tx.NowText(), tx.NowText())
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, subscriber_id, recipient, payload, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, it.Kind, it.SubscriberID, it.Recipient, it.Payload, tx.NowText(), tx.NowText()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", it.Kind, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // ErrOutboxCancelled is returned by a composer when the mail is no longer

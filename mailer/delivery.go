@@ -37,7 +37,7 @@ func (cs *CampaignStore) claim(ctx context.Context, campaignID int64, owner stri
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
 		out, skipped = out[:0], 0
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, COALESCE(d.subscriber_id, 0), d.attempts, COALESCE(d.first_attempt_at, ''),
-				s.id IS NOT NULL, COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.mailable, 0), COALESCE(s.reason, '')
+				s.id IS NOT NULL, COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.mailable, FALSE), COALESCE(s.reason, '')
 			FROM deliveries d LEFT JOIN subscriber_mailability s ON s.id = d.subscriber_id
 			WHERE d.campaign_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
 			ORDER BY d.next_attempt_at, d.id LIMIT ?`, campaignID, tx.NowText(), limit)

@@ -124,12 +124,8 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 				// and the suppression goes once it is confirmed.
 				ev.Detail = "address is on the suppression list until confirmed"
 			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', ?, ?, ?)`, email, key, name, lang, tx.NowText(), tx.NowText())
-			if err != nil {
-				return fmt.Errorf("add subscriber: %w", err)
-			}
-			if id, err = res.LastInsertId(); err != nil {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
+				VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id`, email, key, name, lang, tx.NowText(), tx.NowText()).Scan(&id); err != nil {
 				return fmt.Errorf("add subscriber: %w", err)
 			}
 		} else {
