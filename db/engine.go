@@ -55,6 +55,18 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// SkipLocked is the locking clause of a claim's SELECT on table (its name
+// or alias in the query): on PostgreSQL " FOR UPDATE OF table SKIP
+// LOCKED", so concurrent claimers lock what they take and pass over what
+// another one is taking; on SQLite nothing, the transaction's write lock
+// already lets one claim at a time.
+func (tx *Tx) SkipLocked(table string) string {
+	if tx.engine == Postgres {
+		return " FOR UPDATE OF " + table + " SKIP LOCKED"
+	}
+	return ""
+}
+
 // rebinder turns the `?` and `?NNN` placeholders every store writes into
 // PostgreSQL's `$n`, once per distinct statement text. Statements are few
 // and fixed (the longest family, `IN (?, …)` lists, is bounded by batch
