@@ -274,6 +274,7 @@ func (cs *CampaignStore) FailureReplies(ctx context.Context, campaignID int64, l
 func (cs *CampaignStore) finishIfDone(ctx context.Context, campaignID int64) (bool, error) {
 	var done bool
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
+		done = false // InTx may run this again on PostgreSQL
 		var pending int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state = 'pending'`,
 			campaignID).Scan(&pending); err != nil {

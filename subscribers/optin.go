@@ -104,6 +104,9 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 	lang := o.pages.Lang(req.Lang)
 	var outcome SubscribeOutcome
 	err = o.inTx(ctx, func(tx *db.Tx) error {
+		// The mail goes to the stored address of a known subscriber; a
+		// local, as InTx may run this again on PostgreSQL.
+		recipient := email
 		sub, err := findByKeyTx(ctx, tx, key)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -129,10 +132,10 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 				return fmt.Errorf("add subscriber: %w", err)
 			}
 		} else {
-			id, email = sub.ID, sub.Email
+			id, recipient = sub.ID, sub.Email
 			// The per-address limit keeps the form from mail-bombing
 			// someone, whatever the IP; over it we store nothing at all.
-			sent, err := db.CountOutboxSince(ctx, tx, email, db.OutboxKindConfirm, tx.Now.Add(-24*time.Hour))
+			sent, err := db.CountOutboxSince(ctx, tx, recipient, db.OutboxKindConfirm, tx.Now.Add(-24*time.Hour))
 			if err != nil {
 				return fmt.Errorf("count confirmation mails: %w", err)
 			}
@@ -154,7 +157,7 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 		if err := RecordEvent(ctx, tx, id, EventSubscribed, ev); err != nil {
 			return err
 		}
-		if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: email}); err != nil {
+		if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: recipient}); err != nil {
 			return err
 		}
 		outcome = OutcomeQueued
