@@ -19,12 +19,16 @@ build:
 run:
 	./scripts/run.sh
 
-# gofmt check, vet, then every test with the race detector, then the
-# store, mailer and web tests again on PostgreSQL.
+# Static analysis: staticcheck, pinned, run through the module proxy's copy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# gofmt check, vet, staticcheck, then every test with the race detector,
+# then the store, mailer and web tests again on PostgreSQL.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(MAKE) test-postgres
 

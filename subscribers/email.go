@@ -134,3 +134,28 @@ func NormalizeName(raw string) (string, error) {
 	}
 	return s, nil
 }
+
+// MailboxKey names the mailbox an address delivers to, for counting only:
+// the address lower-cased, a `+tag` dropped from the local part, and for
+// Gmail (gmail.com and its old name googlemail.com) the dots dropped too,
+// so target+1@…, target+2@… and t.arget@gmail.com are one mailbox. Some
+// providers ignore more (hyphen tags); counting them apart only errs
+// towards more mail, as before. email must be normalised (NormalizeEmail).
+func MailboxKey(email string) string {
+	s := strings.ToLower(email)
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	local, domain := s[:at], s[at+1:]
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		domain = "gmail.com"
+		if l := strings.ReplaceAll(local, ".", ""); l != "" {
+			local = l
+		}
+	}
+	return local + "@" + domain
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"newsletter/db"
@@ -18,12 +19,14 @@ func consentTextID(ctx context.Context, tx *db.Tx, body string) (sql.NullInt64, 
 	}
 	sum := sha256.Sum256([]byte(body))
 	h := hex.EncodeToString(sum[:])
-	if _, err := tx.ExecContext(ctx, `INSERT INTO consent_texts (sha256, body, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (sha256) DO NOTHING`, h, body, tx.NowText()); err != nil {
-		return sql.NullInt64{}, fmt.Errorf("store consent text: %w", err)
-	}
+	// Nearly always the wording is stored already: one read then.
 	var id int64
-	if err := tx.QueryRowContext(ctx, `SELECT id FROM consent_texts WHERE sha256 = ?`, h).Scan(&id); err != nil {
+	err := tx.QueryRowContext(ctx, `SELECT id FROM consent_texts WHERE sha256 = ?`, h).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, `INSERT INTO consent_texts (sha256, body, created_at) VALUES (?, ?, ?) RETURNING id`,
+			h, body, tx.NowText()).Scan(&id)
+	}
+	if err != nil {
 		return sql.NullInt64{}, fmt.Errorf("store consent text: %w", err)
 	}
 	return sql.NullInt64{Int64: id, Valid: true}, nil

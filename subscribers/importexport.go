@@ -22,12 +22,20 @@ type ImportOptions struct {
 	BatchSize   int    // rows per transaction; 0 = 1000
 }
 
-// ImportProblem is a row that was not imported, and why.
+// ImportProblem is a row that was not imported, and why. Email and Reason
+// quote the row, so they are made safe to print: control characters
+// escaped as EscapeText does (one problem is one line of a report, and
+// the row cannot steer the terminal), each clipped to about
+// maxProblemText characters.
 type ImportProblem struct {
 	Line   int
 	Email  string
 	Reason string
 }
+
+// maxProblemText bounds each field of an ImportProblem: a row with a
+// one-megabyte field is reported, not echoed.
+const maxProblemText = 200
 
 // ImportResult counts what an import did.
 type ImportResult struct {
@@ -85,7 +93,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 			}
 			col[h] = i
 		default:
-			res.IgnoredColumns = append(res.IgnoredColumns, h)
+			res.IgnoredColumns = append(res.IgnoredColumns, clipText(h, maxProblemText))
 		}
 	}
 	if _, ok := col["email"]; !ok {
@@ -93,14 +101,14 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 	}
 	field := func(rec []string, name string) string {
 		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
+			return fromCSVCell(strings.TrimSpace(rec[i]))
 		}
 		return ""
 	}
 	reject := func(line int, email, reason string) {
 		res.Rejected++
 		if problem != nil {
-			problem(ImportProblem{Line: line, Email: email, Reason: reason})
+			problem(ImportProblem{Line: line, Email: clipText(email, maxProblemText), Reason: clipText(reason, maxProblemText)})
 		}
 	}
 	batch := make([]importRow, 0, opts.BatchSize)
@@ -310,13 +318,20 @@ func orDash(s string) string {
 
 // Export writes every subscriber as CSV in the layout Import reads back.
 func (s *Store) Export(ctx context.Context, w io.Writer) error {
+	return s.ExportFilter(ctx, w, Filter{})
+}
+
+// ExportFilter is Export of the subscribers f selects. Names and addresses
+// came from a web form: a cell that a spreadsheet would run as a formula
+// is neutralised (see toCSVCell).
+func (s *Store) ExportFilter(ctx context.Context, w io.Writer, f Filter) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(exportHeader); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	rec := make([]string, len(exportHeader))
-	err := s.List(ctx, Filter{}, func(sub *Subscriber) error {
-		rec[0], rec[1], rec[2] = sub.Email, sub.Name, string(sub.Status)
+	err := s.List(ctx, f, func(sub *Subscriber) error {
+		rec[0], rec[1], rec[2] = toCSVCell(sub.Email), toCSVCell(sub.Name), string(sub.Status)
 		rec[3], rec[4], rec[5] = rfc3339(sub.CreatedAt), rfc3339(sub.ConfirmedAt), sub.Lang
 		return cw.Write(rec)
 	})
@@ -335,4 +350,31 @@ func rfc3339(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// formulaStart is what makes a spreadsheet take a cell for a formula (or,
+// TAB and CR, hide where one starts): OWASP "CSV injection".
+const formulaStart = "=+-@\t\r"
+
+// toCSVCell prefixes a cell that starts like a formula with ', which
+// spreadsheets take as "text follows" and do not show. A cell that starts
+// with ' followed by such a character or another ' gets one too, so that
+// fromCSVCell, taking off exactly one, gives every value back unchanged.
+func toCSVCell(s string) string {
+	if s == "" {
+		return s
+	}
+	if strings.IndexByte(formulaStart, s[0]) >= 0 || s[0] == '\'' && len(s) > 1 && strings.IndexByte(formulaStart+"'", s[1]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+// fromCSVCell undoes toCSVCell: a leading ' before a formula character or
+// another ' is taken off. Any other leading ' ("'t Hart") is the value's own.
+func fromCSVCell(s string) string {
+	if len(s) > 1 && s[0] == '\'' && strings.IndexByte(formulaStart+"'", s[1]) >= 0 {
+		return s[1:]
+	}
+	return s
 }

@@ -31,13 +31,15 @@ const purposeConfirm = "confirm"
 const (
 	DefaultConfirmTTL        = 7 * 24 * time.Hour
 	DefaultMaxConfirmsPerDay = 3
+	DefaultMaxConfirmsPerIP  = 20
 )
 
 // OptInConfig configures double opt-in.
 type OptInConfig struct {
 	BaseURL           string        // public URL the confirm link points to
 	ConfirmTTL        time.Duration // lifetime of a confirm token; DefaultConfirmTTL if zero
-	MaxConfirmsPerDay int           // confirmation mails per address per 24 h; DefaultMaxConfirmsPerDay if zero
+	MaxConfirmsPerDay int           // confirmation mails per mailbox (MailboxKey) per 24 h; DefaultMaxConfirmsPerDay if zero
+	MaxConfirmsPerIP  int           // confirmation mails per client IPv4 address or IPv6 /64 per 24 h; DefaultMaxConfirmsPerIP if zero
 	// Welcome queues a welcome mail with each confirmation (--welcome
 	// latest or note; the mailer composes it). False: none.
 	Welcome bool
@@ -65,6 +67,9 @@ func NewOptIn(store *Store, pages *templates.Pages, cfg OptInConfig) *OptIn {
 	if cfg.MaxConfirmsPerDay <= 0 {
 		cfg.MaxConfirmsPerDay = DefaultMaxConfirmsPerDay
 	}
+	if cfg.MaxConfirmsPerIP <= 0 {
+		cfg.MaxConfirmsPerIP = DefaultMaxConfirmsPerIP
+	}
 	return &OptIn{store: store, pages: pages, cfg: cfg}
 }
 
@@ -85,13 +90,21 @@ type SubscribeOutcome string
 const (
 	OutcomeQueued  SubscribeOutcome = "queued"  // pending; confirmation mail queued
 	OutcomeActive  SubscribeOutcome = "active"  // already confirmed; nothing changed
-	OutcomeLimited SubscribeOutcome = "limited" // too many confirmation mails for the address today; nothing stored
+	OutcomeLimited SubscribeOutcome = "limited" // too many confirmation mails for the mailbox or the client today; nothing stored
 )
 
 // Subscribe records a web subscription: a new or refreshed pending
-// subscriber, the `subscribed` evidence and the confirmation mail in the
-// outbox, all in one transaction. It never waits for SMTP and never demotes
-// a confirmed subscriber.
+// subscriber, the `subscribed` evidence, the request (name and language as
+// submitted) and the confirmation mail in the outbox, all in one
+// transaction. It never waits for SMTP, never demotes a confirmed
+// subscriber, and never changes a pending one's name or language: the
+// confirmation applies those of the request it confirms.
+//
+// Past a cap (confirmation mails per mailbox or per client in 24 hours) or
+// for an active subscriber nothing is stored. Every path still runs the
+// same statements, and those two roll the transaction back at the end: a
+// path that did less would answer faster, and tell by its timing whether
+// the address is on the list.
 func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeOutcome, error) {
 	email, key, err := NormalizeEmail(req.Email)
 	if err != nil {
@@ -101,83 +114,78 @@ func (o *OptIn) Subscribe(ctx context.Context, req SubscribeRequest) (SubscribeO
 	if err != nil {
 		return "", err
 	}
-	lang := o.pages.Lang(req.Lang)
+	r := confirmRequest{mailbox: MailboxKey(email), client: clientNetwork(req.Evidence.IP), name: name, lang: o.pages.Lang(req.Lang)}
 	var outcome SubscribeOutcome
 	err = o.inTx(ctx, func(tx *db.Tx) error {
-		// The mail goes to the stored address of a known subscriber; a
-		// local, as InTx may run this again on PostgreSQL.
-		recipient := email
-		sub, err := findByKeyTx(ctx, tx, key)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+		outcome, err = o.subscribeTx(ctx, tx, email, key, r, req.Evidence)
+		if err == nil && outcome != OutcomeQueued {
+			return errStoreNothing // roll back what subscribeTx wrote
 		}
-		if sub != nil && sub.Status == StatusActive {
-			outcome = OutcomeActive
-			return nil
-		}
-		ev := req.Evidence
-		var id int64
-		if sub == nil {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM suppressions WHERE hash = ?`, o.store.suppressionHash(key)).Scan(&n); err != nil {
-				return fmt.Errorf("check suppression list: %w", err)
-			}
-			if n > 0 {
-				// Erased earlier; a new form submission is new consent,
-				// and the suppression goes once it is confirmed.
-				ev.Detail = "address is on the suppression list until confirmed"
-			}
-			if err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id`, email, key, name, lang, tx.NowText(), tx.NowText()).Scan(&id); err != nil {
-				return fmt.Errorf("add subscriber: %w", err)
-			}
-		} else {
-			id, recipient = sub.ID, sub.Email
-			// The per-address limit keeps the form from mail-bombing
-			// someone, whatever the IP; over it we store nothing at all.
-			sent, err := db.CountOutboxSince(ctx, tx, recipient, db.OutboxKindConfirm, tx.Now.Add(-24*time.Hour))
-			if err != nil {
-				return fmt.Errorf("count confirmation mails: %w", err)
-			}
-			if sent >= o.cfg.MaxConfirmsPerDay {
-				outcome = OutcomeLimited
-				return nil
-			}
-			if sub.Status != StatusPending {
-				ev.Detail = "subscribed again; was " + string(sub.Status)
-			}
-			// A pending or departed subscriber starts double opt-in anew;
-			// the name is taken only when one was given.
-			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'pending', lang = ?,
-				name = CASE WHEN ? <> '' THEN ? ELSE name END, updated_at = ? WHERE id = ?`,
-				lang, name, name, tx.NowText(), id); err != nil {
-				return fmt.Errorf("refresh subscriber: %w", err)
-			}
-		}
-		if err := RecordEvent(ctx, tx, id, EventSubscribed, ev); err != nil {
-			return err
-		}
-		if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: recipient}); err != nil {
-			return err
-		}
-		outcome = OutcomeQueued
-		return nil
+		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStoreNothing) {
 		return "", fmt.Errorf("subscribe: %w", err)
 	}
 	return outcome, nil
 }
 
-func findByKeyTx(ctx context.Context, tx *db.Tx, key string) (*Subscriber, error) {
-	sub, err := scanSubscriber(tx.QueryRowContext(ctx, `SELECT `+subscriberColumns+` FROM subscribers WHERE email_key = ?`, key))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+// errStoreNothing makes Subscribe's transaction roll back.
+var errStoreNothing = errors.New("nothing to store")
+
+// subscribeTx decides the outcome from what is stored, then writes the
+// subscriber, the evidence, the request and the outbox row whatever the
+// outcome; Subscribe keeps the writes only for OutcomeQueued.
+func (o *OptIn) subscribeTx(ctx context.Context, tx *db.Tx, email, key string, r confirmRequest, ev Evidence) (SubscribeOutcome, error) {
+	// One read for all decisions: the subscriber if any, the suppression
+	// list, and what the caps count.
+	var status sql.NullString
+	var suppressed bool
+	var perMailbox, perClient int
+	since := db.FormatTime(tx.Now.Add(-24 * time.Hour))
+	if err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT status FROM subscribers WHERE email_key = ?),
+			EXISTS (SELECT 1 FROM suppressions WHERE hash = ?),
+			(SELECT COUNT(*) FROM confirm_requests WHERE mailbox = ? AND created_at > ?),
+			(SELECT COUNT(*) FROM confirm_requests WHERE client = ? AND client <> '' AND created_at > ?)`,
+		key, o.store.suppressionHash(key), r.mailbox, since, r.client, since).Scan(&status, &suppressed, &perMailbox, &perClient); err != nil {
+		return "", fmt.Errorf("check subscriber and limits: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("find subscriber: %w", err)
+	outcome := OutcomeQueued
+	switch {
+	case Status(status.String) == StatusActive:
+		outcome = OutcomeActive
+	case perMailbox >= o.cfg.MaxConfirmsPerDay || perClient >= o.cfg.MaxConfirmsPerIP:
+		// The caps keep the form from mail-bombing someone: per mailbox
+		// whatever the IP, per client whatever the addresses.
+		outcome = OutcomeLimited
 	}
-	return sub, nil
+	switch {
+	case status.Valid && Status(status.String) != StatusPending && Status(status.String) != StatusActive:
+		ev.Detail = "subscribed again; was " + status.String
+	case !status.Valid && suppressed:
+		// Erased earlier; a new form submission is new consent, and the
+		// suppression goes once it is confirmed.
+		ev.Detail = "address is on the suppression list until confirmed"
+	}
+
+	// New: a pending row with the request's values. Known: only a departed
+	// subscriber changes, back to pending; updated_at marks the fresh
+	// request, which keeps PurgePending away.
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', ?, ?, ?)
+		ON CONFLICT (email_key) DO UPDATE SET updated_at = excluded.updated_at,
+			status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE subscribers.status END
+		RETURNING id, email`, email, key, r.name, r.lang, tx.NowText(), tx.NowText()).Scan(&id, &email); err != nil {
+		return "", fmt.Errorf("add subscriber: %w", err)
+	}
+	if err := RecordEvent(ctx, tx, id, EventSubscribed, ev); err != nil {
+		return "", err
+	}
+	if err := queueConfirmTx(ctx, tx, id, email, r); err != nil {
+		return "", err
+	}
+	return outcome, nil
 }
 
 // hashToken is how a confirm token is stored: a leaked database holds no
@@ -188,15 +196,19 @@ func hashToken(tok string) string {
 }
 
 // newConfirmTokenTx mints a 256-bit random confirm token for the subscriber
-// and stores its hash.
-func (o *OptIn) newConfirmTokenTx(ctx context.Context, tx *db.Tx, subscriberID int64) (string, error) {
+// and the request it answers (0: none), and stores its hash.
+func (o *OptIn) newConfirmTokenTx(ctx context.Context, tx *db.Tx, subscriberID, requestID int64) (string, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("make confirm token: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(raw[:])
-	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (hash, subscriber_id, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		hashToken(tok), subscriberID, purposeConfirm, tx.NowText(), db.FormatTime(tx.Now.Add(o.cfg.ConfirmTTL)))
+	var req any
+	if requestID != 0 {
+		req = requestID
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (hash, subscriber_id, purpose, created_at, expires_at, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		hashToken(tok), subscriberID, purposeConfirm, tx.NowText(), db.FormatTime(tx.Now.Add(o.cfg.ConfirmTTL)), req)
 	if err != nil {
 		return "", fmt.Errorf("store confirm token: %w", err)
 	}
@@ -208,12 +220,22 @@ func (o *OptIn) ConfirmURL(tok string) string {
 	return o.cfg.BaseURL + "/confirm?token=" + url.QueryEscape(tok)
 }
 
-// confirmToken is a stored token row with its subscriber.
+// confirmToken is a stored token row with its subscriber and, when it was
+// minted for one, the request it answers.
 type confirmToken struct {
 	hash    string
 	sub     *Subscriber
+	req     *requestValues
 	expired bool
 	used    bool
+}
+
+// lang is the language to answer the token's holder in: the request's.
+func (t *confirmToken) lang() string {
+	if t.req != nil {
+		return t.req.lang
+	}
+	return t.sub.Lang
 }
 
 // lookupConfirmToken reads a token; q is a tx or the pool.
@@ -231,8 +253,11 @@ func (o *OptIn) lookupConfirmToken(ctx context.Context, q interface {
 	h := hashToken(tok)
 	var id int64
 	var purpose, expires, used string
-	err := q.QueryRowContext(ctx, `SELECT subscriber_id, purpose, expires_at, COALESCE(used_at, '') FROM tokens WHERE hash = ?`, h).
-		Scan(&id, &purpose, &expires, &used)
+	var reqID sql.NullInt64
+	var reqName, reqLang sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT t.subscriber_id, t.purpose, t.expires_at, COALESCE(t.used_at, ''), r.id, r.name, r.lang
+		FROM tokens t LEFT JOIN confirm_requests r ON r.id = t.request_id WHERE t.hash = ?`, h).
+		Scan(&id, &purpose, &expires, &used, &reqID, &reqName, &reqLang)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && purpose != purposeConfirm) {
 		return nil, ErrBadToken
 	}
@@ -250,7 +275,11 @@ func (o *OptIn) lookupConfirmToken(ctx context.Context, q interface {
 	if err != nil {
 		return nil, fmt.Errorf("read confirm token: %w", err)
 	}
-	return &confirmToken{hash: h, sub: sub, expired: !now.Before(exp), used: used != ""}, nil
+	t := &confirmToken{hash: h, sub: sub, expired: !now.Before(exp), used: used != ""}
+	if reqID.Valid {
+		t.req = &requestValues{id: reqID.Int64, name: reqName.String, lang: reqLang.String}
+	}
+	return t, nil
 }
 
 // check says whether Confirm would succeed with this token. A used token
@@ -279,7 +308,7 @@ func (o *OptIn) CheckConfirmToken(ctx context.Context, tok string) (lang string,
 	if err != nil {
 		return "", err
 	}
-	return t.sub.Lang, t.check()
+	return t.lang(), t.check()
 }
 
 // Confirm activates the subscriber tok was minted for, records the
@@ -300,8 +329,17 @@ func (o *OptIn) Confirm(ctx context.Context, tok string, ev Evidence) (*Subscrib
 		if sub.Status == StatusActive {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'active', confirmed_at = ?, updated_at = ? WHERE id = ?`,
-			tx.NowText(), tx.NowText(), sub.ID); err != nil {
+		// The confirmed request's values win. Without a name in it, a name
+		// stays only if it came from an earlier confirmation (or an admin):
+		// a never-confirmed row holds what some request typed.
+		if t.req != nil {
+			if t.req.name != "" || sub.ConfirmedAt.IsZero() {
+				sub.Name = t.req.name
+			}
+			sub.Lang = t.req.lang
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'active', name = ?, lang = ?, confirmed_at = ?, updated_at = ? WHERE id = ?`,
+			sub.Name, sub.Lang, tx.NowText(), tx.NowText(), sub.ID); err != nil {
 			return fmt.Errorf("activate subscriber: %w", err)
 		}
 		// Every outstanding confirm link of this person is spent now, so
@@ -378,6 +416,10 @@ func (o *OptIn) CheckUnsubscribeToken(ctx context.Context, tok string) (lang str
 // subscribe request is older than olderThan: their consent was never
 // given, so nothing about them is worth keeping. Someone who confirmed
 // once and later re-subscribed is never purged. It returns how many went.
+//
+// It also drops the confirm requests (the name and client network each
+// request typed) that no link can use any more: older than a confirm
+// token lives and the caps count, with no unexpired token pointing at them.
 func (o *OptIn) PurgePending(ctx context.Context, olderThan time.Duration) (int64, error) {
 	var n int64
 	err := o.inTx(ctx, func(tx *db.Tx) error {
@@ -387,8 +429,16 @@ func (o *OptIn) PurgePending(ctx context.Context, olderThan time.Duration) (int6
 		if err != nil {
 			return fmt.Errorf("purge pending subscribers: %w", err)
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("purge pending subscribers: %w", err)
+		}
+		keep := max(o.cfg.ConfirmTTL, 24*time.Hour)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_requests WHERE created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.request_id = confirm_requests.id AND t.expires_at > ?)`,
+			db.FormatTime(tx.Now.Add(-keep)), tx.NowText()); err != nil {
+			return fmt.Errorf("purge spent confirm requests: %w", err)
+		}
+		return nil
 	})
 	return n, err
 }
@@ -415,7 +465,16 @@ func (o *OptIn) ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.
 		if sub.Status != StatusPending {
 			return db.ErrOutboxCancelled
 		}
-		tok, err = o.newConfirmTokenTx(ctx, tx, sub.ID)
+		// The mail answers its own request: in its language, and its
+		// link confirms that request's values.
+		req, ok, err := outboxRequestTx(ctx, tx, it)
+		if err != nil {
+			return err
+		}
+		if ok {
+			sub.Name, sub.Lang = req.name, req.lang
+		}
+		tok, err = o.newConfirmTokenTx(ctx, tx, sub.ID, req.id)
 		return err
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 type Report struct {
 	Subscriber   *Subscriber
 	Events       []Event          // consent evidence, oldest first
+	Requests     []ConfirmRequest // subscribe requests whose links may still be used, oldest first
 	ServiceMails []db.OutboxMail  // confirmation mails from the outbox, oldest first
 	Deliveries   []DeliveryRecord // columns, newest campaign first
 }
@@ -35,8 +36,9 @@ type DeliveryLog interface {
 }
 
 // Report gathers everything stored about the subscriber with that address:
-// the subscriber, the consent evidence, the service mails and the column
-// deliveries from log. An unknown address gets ErrNotFound.
+// the subscriber, the consent evidence, the subscribe requests kept, the
+// service mails and the column deliveries from log. An unknown address
+// gets ErrNotFound.
 func (s *Store) Report(ctx context.Context, email string, log DeliveryLog) (*Report, error) {
 	sub, err := s.FindByEmail(ctx, email)
 	if err != nil {
@@ -44,6 +46,9 @@ func (s *Store) Report(ctx context.Context, email string, log DeliveryLog) (*Rep
 	}
 	r := &Report{Subscriber: sub}
 	if r.Events, err = s.Events(ctx, sub.ID); err != nil {
+		return nil, err
+	}
+	if r.Requests, err = s.ConfirmRequests(ctx, sub.ID); err != nil {
 		return nil, err
 	}
 	if r.ServiceMails, err = db.SubscriberOutbox(ctx, s.db, sub.ID); err != nil {

@@ -15,13 +15,14 @@ import (
 
 // Store reads and writes subscribers and their consent evidence.
 type Store struct {
-	db  *db.DB
-	key []byte // installation secret: keys unsubscribe tokens and suppression hashes
+	db    *db.DB
+	key   []byte          // installation secret: keys unsubscribe tokens and suppression hashes
+	unsub unsubscribeKeys // derived from key, once
 }
 
 // NewStore returns a store on d. key is the installation secret (db.SecretKey).
 func NewStore(d *db.DB, key []byte) *Store {
-	return &Store{db: d, key: key}
+	return &Store{db: d, key: key, unsub: newUnsubscribeKeys(key)}
 }
 
 const subscriberColumns = `id, email, name, status, lang, created_at, updated_at, COALESCE(confirmed_at, ''), COALESCE(unsubscribed_at, '')`
@@ -238,8 +239,7 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		if err := RecordEvent(ctx, tx, id, EventAdminAdded, ev); err != nil {
 			return err
 		}
-		_, err = db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: email})
-		return err
+		return queueConfirmTx(ctx, tx, id, email, confirmRequest{mailbox: MailboxKey(email), name: name, lang: p.Lang})
 	})
 	if err != nil {
 		return nil, err

@@ -22,6 +22,8 @@ type Config struct {
 	// ArchiveCacheBytes bounds the rendered articles of sent columns kept
 	// in memory for the archive pages; DefaultArchiveCache if zero.
 	ArchiveCacheBytes int64
+	// Webhooks turns on the relay webhooks (POST /webhooks/{provider}).
+	Webhooks WebhookConfig
 }
 
 // ParseTrustedProxies reads a comma-separated list of CIDRs or single

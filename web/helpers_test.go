@@ -51,6 +51,13 @@ func (a *fakeArchive) BodyHTML(c *columns.Column) (template.HTML, error) {
 
 func newWebEnv(t testing.TB, mutate func(*Config)) *webEnv {
 	t.Helper()
+	return newWebEnvDeps(t, mutate, nil)
+}
+
+// newWebEnvDeps is newWebEnv with the dependencies changed by mutateDeps
+// (the webhooks' intake and SNS fetcher).
+func newWebEnvDeps(t testing.TB, mutate func(*Config), mutateDeps func(*Deps)) *webEnv {
+	t.Helper()
 	clock := testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	d := testkit.OpenDB(t, clock)
 	store := testkit.NewStore(t, d)
@@ -75,8 +82,12 @@ func newWebEnv(t testing.TB, mutate func(*Config)) *webEnv {
 			Links: []columns.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
 		{Number: 29, Title: "Vorher", TitleLine: "KNIEPUNKT 029: Vorher"},
 	}, bodies: map[int]template.HTML{30: "<p>Im Silicon Valley</p>"}}
-	web, err := New(cfg, Deps{OptIn: optin, Pages: pages, Health: d, Archive: archive, Bodies: archive, Metrics: metrics,
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log})
+	deps := Deps{OptIn: optin, Pages: pages, Health: d, Archive: archive, Bodies: archive, Metrics: metrics,
+		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	web, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,11 +117,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // *http.MaxBytesError and answer 413).
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.MaxBody {
-			s.fail(w, r, s.lang(r), &http.MaxBytesError{Limit: s.cfg.MaxBody})
+		limit := s.bodyLimit(r) // a relay's webhook takes more than a form
+		if r.ContentLength > limit {
+			s.fail(w, r, s.lang(r), &http.MaxBytesError{Limit: limit})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -41,6 +41,11 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/archive.atom", s.handleArchiveFeed)
 	r.Get("/static/style.css", s.handleCSS)
 
+	// Bounces and complaints from a relay, server to server: each relay
+	// proves itself by its signature or password (webhooks.go), so no
+	// Origin check; an unconfigured relay is 404.
+	r.Post("/webhooks/{provider}", s.handleWebhook)
+
 	// Operations.
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/metrics", s.handleMetrics) // loopback only

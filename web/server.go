@@ -66,6 +66,7 @@ type Deps struct {
 	Metrics        *Metrics         // nil: no request metrics
 	MetricsHandler http.Handler     // serves /metrics; nil: 404
 	Log            *slog.Logger     // nil: no logs
+	Webhooks       WebhookDeps      // the relay webhooks' intake and SNS fetcher
 }
 
 // Server serves the subscription forms, confirm and unsubscribe pages, the
@@ -83,6 +84,7 @@ type Server struct {
 	log        *slog.Logger
 	allowed    originSet // Config.AllowedOrigins
 	baseOrigin string    // Config.BaseURL's origin; "" if none
+	hooks      *webhooks // the relay webhooks that are on
 }
 
 // New returns the web side.
@@ -110,10 +112,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	hooks, err := newWebhooks(cfg.Webhooks, deps.Webhooks, deps.Log)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
 		archive: deps.Archive, feed: deps.Feed, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
-		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin,
+		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin, hooks: hooks,
 	}, nil
 }

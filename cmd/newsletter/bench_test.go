@@ -21,7 +21,9 @@ import (
 // BenchmarkSubscribeDuringCampaign posts the subscribe form to the real
 // `newsletter serve` (through run) while its scheduler sends a column to
 // 20,000 subscribers, from 16 concurrent clients with distinct addresses and
-// the per-IP limit off. It reports subscribes/s, p50/p99 latency and how many
+// the per-IP limit off; each request comes from its own client address
+// (X-Forwarded-For from a trusted proxy), so the cap of confirmation mails
+// per client stays out of the way. It reports subscribes/s, p50/p99 latency and how many
 // campaign mails went out meanwhile, to show the form stays fast under load.
 //
 //	go test -run '^$' -bench SubscribeDuringCampaign -benchtime 20000x ./cmd/newsletter/
@@ -41,7 +43,7 @@ func BenchmarkSubscribeDuringCampaign(b *testing.B) {
 	testkit.ImportSubscribers(b, testkit.NewStore(b, d), "leser", audience, subscribers.StatusActive)
 	d.Close() // serve opens the file itself
 
-	p := startServe(b, dbPath, columns, smtpSrv.Addr, "--ip-rate-limit", "0", "--schedule", "@every 1s", "--workers", "4")
+	p := startServe(b, dbPath, columns, smtpSrv.Addr, "--ip-rate-limit", "0", "--trusted-proxies", "127.0.0.1", "--schedule", "@every 1s", "--workers", "4")
 	// Wait until the campaign is under way.
 	deadline := time.Now().Add(30 * time.Second)
 	for smtpSrv.Count() < 100 {
@@ -62,9 +64,17 @@ func BenchmarkSubscribeDuringCampaign(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
-			body := url.Values{"email": {fmt.Sprintf("last%d@example.org", seq.Add(1))}}.Encode()
+			n := seq.Add(1)
+			body := url.Values{"email": {fmt.Sprintf("last%d@example.org", n)}}.Encode()
+			req, err := http.NewRequest(http.MethodPost, p.URL+"/subscribe", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255))
 			t0 := time.Now()
-			res, err := client.Post(p.URL+"/subscribe", "application/x-www-form-urlencoded", strings.NewReader(body))
+			res, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return

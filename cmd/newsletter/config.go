@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/x509"
 	"time"
+
+	"newsletter/web"
 )
 
 // Config holds every setting of DESIGN.md. Each field is a flag, also read
@@ -56,4 +58,13 @@ type Config struct {
 
 	// Feed source: an http(s) URL or a file.
 	Feed string
+
+	// Relay webhooks, POST /webhooks/{provider} (webhooks.go).
+	WebhookMailgunKey       string            // secret: never printed
+	WebhookPostmarkUser     string            // basic auth user in Postmark's webhook URL
+	WebhookPostmarkPassword string            // secret: never printed
+	WebhookSendGridKey      string            // FILE with SendGrid's verification key
+	WebhookSES              string            // on|off
+	WebhookSESTopics        string            // comma-separated SNS topic ARNs
+	Webhooks                web.WebhookConfig // parsed from the settings above
 }

@@ -119,6 +119,12 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupWeb, &cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	str(groupWeb, &cfg.AllowedOrigins, "allowed-origins", "", "comma-separated origins allowed to embed the subscribe form (CORS)")
 	dur(groupWeb, &cfg.PurgePendingAfter, "purge-pending-after", 30*24*time.Hour, "delete unconfirmed subscribers after this long")
+	str(groupWeb, &cfg.WebhookMailgunKey, "webhook-mailgun-key", "", "Mailgun's HTTP webhook signing key: turns on POST /webhooks/mailgun (secret: never printed)")
+	str(groupWeb, &cfg.WebhookPostmarkUser, "webhook-postmark-user", "", "user in Postmark's webhook URL (basic auth): turns on POST /webhooks/postmark")
+	str(groupWeb, &cfg.WebhookPostmarkPassword, "webhook-postmark-password", "", "password in Postmark's webhook URL, at least 16 characters (secret: never printed)")
+	str(groupWeb, &cfg.WebhookSendGridKey, "webhook-sendgrid-key", "", "`FILE` with SendGrid's event webhook verification key (as SendGrid shows it, or PEM): turns on POST /webhooks/sendgrid")
+	str(groupWeb, &cfg.WebhookSES, "webhook-ses", "off", "on: POST /webhooks/ses takes Amazon SES notifications through SNS")
+	str(groupWeb, &cfg.WebhookSESTopics, "webhook-ses-topics", "", "comma-separated SNS topic `ARNs` whose notifications /webhooks/ses takes (required with --webhook-ses on)")
 	str(groupWeb, &cfg.Welcome, "welcome", mailer.WelcomeLatest, "welcome mail after a confirmation: latest (greeting and the newest sent column), note (greeting and archive link) or off")
 
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
@@ -359,6 +365,9 @@ func (cfg *Config) finish(groups group) error {
 		case mailer.WelcomeLatest, mailer.WelcomeNote, mailer.WelcomeOff:
 		default:
 			return usagef("--welcome: %q is not one of latest, note, off", cfg.Welcome)
+		}
+		if err := cfg.finishWebhooks(); err != nil {
+			return err
 		}
 		for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
 			if o = strings.TrimSpace(o); o == "" {

@@ -81,6 +81,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 		IPRateLimit:    cfg.IPRateLimit,
 		TrustedProxies: trusted,
 		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+		Webhooks:       cfg.Webhooks,
 	}, web.Deps{
 		OptIn:          optin,
 		Pages:          pages,
@@ -91,9 +92,15 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
+		// nil intake: a relay's post that passes its check gets 503 and
+		// the relay posts it again later.
+		Webhooks: web.WebhookDeps{Intake: nil}, // merge: wire mailer.Intake
 	})
 	if err != nil {
 		return err
+	}
+	if on := cfg.Webhooks.Relays(); len(on) > 0 {
+		env.Log.Info("relay webhooks on", "relays", strings.Join(on, ","), "url", cfg.BaseURL+"/webhooks/{relay}")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

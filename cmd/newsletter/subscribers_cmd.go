@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -189,7 +188,7 @@ func listSubscribers(ctx context.Context, env *Env, st *subscribers.Store, statu
 		n := 0
 		err := st.List(ctx, filter, func(s *subscribers.Subscriber) error {
 			n++
-			if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Email, s.Name, s.Status, day(s.CreatedAt), day(s.ConfirmedAt)); err != nil {
+			if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", esc(s.Email), esc(s.Name), s.Status, day(s.CreatedAt), day(s.ConfirmedAt)); err != nil {
 				return err
 			}
 			// tabwriter holds rows until Flush: flush in blocks so a long
@@ -208,19 +207,11 @@ func listSubscribers(ctx context.Context, env *Env, st *subscribers.Store, statu
 		fmt.Fprintf(env.Stdout, "%d subscriber(s)\n", n)
 		return nil
 	case "csv":
-		cw := csv.NewWriter(env.Stdout)
-		cw.Write([]string{"email", "name", "status", "subscribed_at", "confirmed_at", "lang"})
-		err := st.List(ctx, filter, func(s *subscribers.Subscriber) error {
-			return cw.Write([]string{s.Email, s.Name, string(s.Status), stamp(s.CreatedAt), stamp(s.ConfirmedAt), s.Lang})
-		})
-		if err != nil {
-			return err
-		}
-		cw.Flush()
-		return cw.Error()
+		// The layout of export, formulas neutralised alike.
+		return st.ExportFilter(ctx, env.Stdout, filter)
 	case "json":
 		// One JSON object per line keeps memory flat for any list size.
-		enc := json.NewEncoder(env.Stdout)
+		enc := json.NewEncoder(jsonSafe{env.Stdout})
 		return st.List(ctx, filter, func(s *subscribers.Subscriber) error {
 			return enc.Encode(subscriberJSON(s))
 		})
@@ -276,6 +267,13 @@ type outboxOut struct {
 	SentAt    string `json:"sent_at,omitempty"`
 }
 
+type requestOut struct {
+	At     string `json:"at"`
+	Name   string `json:"name"`
+	Lang   string `json:"lang"`
+	Client string `json:"client,omitempty"`
+}
+
 func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log subscribers.DeliveryLog, email, format string) error {
 	r, err := st.Report(ctx, email, log)
 	if err != nil {
@@ -285,8 +283,8 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 	switch format {
 	case "", "text":
 		w := env.Stdout
-		fmt.Fprintf(w, "Email:         %s\n", s.Email)
-		fmt.Fprintf(w, "Name:          %s\n", orNone(s.Name))
+		fmt.Fprintf(w, "Email:         %s\n", esc(s.Email))
+		fmt.Fprintf(w, "Name:          %s\n", orNone(esc(s.Name)))
 		fmt.Fprintf(w, "Status:        %s\n", s.Status)
 		fmt.Fprintf(w, "Language:      %s\n", s.Lang)
 		fmt.Fprintf(w, "Subscribed:    %s\n", orNone(stamp(s.CreatedAt)))
@@ -297,17 +295,25 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 		for _, e := range events {
 			fmt.Fprintf(w, "  %s  %s\n", stamp(e.At), e.Kind)
 			if e.IP != "" {
-				fmt.Fprintf(w, "      IP:           %s\n", e.IP)
+				fmt.Fprintf(w, "      IP:           %s\n", esc(e.IP))
 			}
 			if e.UserAgent != "" {
-				fmt.Fprintf(w, "      User agent:   %s\n", e.UserAgent)
+				fmt.Fprintf(w, "      User agent:   %s\n", esc(e.UserAgent))
 			}
 			if e.ConsentText != "" {
-				fmt.Fprintf(w, "      Consent text: %s\n", e.ConsentText)
+				fmt.Fprintf(w, "      Consent text: %s\n", esc(e.ConsentText))
 			}
 			if e.Detail != "" {
-				fmt.Fprintf(w, "      Detail:       %s\n", e.Detail)
+				fmt.Fprintf(w, "      Detail:       %s\n", esc(e.Detail))
 			}
+		}
+		fmt.Fprintf(w, "\nSubscribe requests kept while their links work (%d, oldest first):\n", len(r.Requests))
+		for _, q := range r.Requests {
+			fmt.Fprintf(w, "  %s  name %s, language %s", stamp(q.At), orNone(esc(q.Name)), q.Lang)
+			if q.Client != "" {
+				fmt.Fprintf(w, ", from %s", esc(q.Client))
+			}
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "\nService mails (%d):\n", len(outbox))
 		for _, m := range outbox {
@@ -315,16 +321,20 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 		}
 		fmt.Fprintf(w, "\nColumns (%d delivery record(s), newest first):\n", len(deliveries))
 		for _, d := range deliveries {
-			printMailRecord(w, fmt.Sprintf("%03d  %s:", d.Column, d.Subject), d.State, d.Attempts, d.SentAt, d.MessageID, d.LastReply)
+			printMailRecord(w, fmt.Sprintf("%03d  %s:", d.Column, esc(d.Subject)), d.State, d.Attempts, d.SentAt, d.MessageID, d.LastReply)
 		}
 		return nil
 	case "json":
 		out := struct {
 			Subscriber   subscriberOut `json:"subscriber"`
 			Events       []eventOut    `json:"events"`
+			Requests     []requestOut  `json:"subscribe_requests"`
 			ServiceMails []outboxOut   `json:"service_mails"`
 			Deliveries   []deliveryOut `json:"deliveries"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, Requests: []requestOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+		for _, q := range r.Requests {
+			out.Requests = append(out.Requests, requestOut{At: stamp(q.At), Name: q.Name, Lang: q.Lang, Client: q.Client})
+		}
 		for _, d := range deliveries {
 			out.Deliveries = append(out.Deliveries, deliveryOut{Column: d.Column, Subject: d.Subject, State: d.State,
 				Attempts: d.Attempts, LastReply: d.LastReply, MessageID: d.MessageID, SentAt: stamp(d.SentAt)})
@@ -336,7 +346,7 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 			out.ServiceMails = append(out.ServiceMails, outboxOut{Kind: m.Kind, State: m.State, Attempts: m.Attempts,
 				LastReply: m.LastReply, MessageID: m.MessageID, QueuedAt: stamp(m.CreatedAt), SentAt: stamp(m.SentAt)})
 		}
-		enc := json.NewEncoder(env.Stdout)
+		enc := json.NewEncoder(jsonSafe{env.Stdout})
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
@@ -352,10 +362,10 @@ func printMailRecord(w io.Writer, head, state string, attempts int, sentAt time.
 	}
 	fmt.Fprintln(w)
 	if messageID != "" {
-		fmt.Fprintf(w, "      Message-ID:   %s\n", messageID)
+		fmt.Fprintf(w, "      Message-ID:   %s\n", esc(messageID))
 	}
 	if reply != "" {
-		fmt.Fprintf(w, "      Last reply:   %s\n", reply)
+		fmt.Fprintf(w, "      Last reply:   %s\n", esc(reply))
 	}
 }
 
@@ -397,6 +407,22 @@ func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, fil
 		fmt.Fprintf(env.Stdout, "Note: %d of them are pending. An import sends them no confirmation mail, and 'newsletter serve' deletes unconfirmed subscribers after --purge-pending-after (default 30 days).\n", res.AddedPending)
 	}
 	return nil
+}
+
+// esc makes text that came from outside (names, user agents, SMTP
+// replies) safe to print on a terminal.
+func esc(s string) string { return subscribers.EscapeText(s) }
+
+// jsonSafe writes encoded JSON with the characters esc escapes as \u
+// escapes: the same JSON to a program, harmless on a terminal. A
+// json.Encoder hands it each value whole, in one Write.
+type jsonSafe struct{ w io.Writer }
+
+func (j jsonSafe) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(subscribers.EscapeJSON(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func stamp(t time.Time) string {
