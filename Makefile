@@ -5,7 +5,7 @@ BIN     := bin/newsletter
 PKGS    := ./...
 
 # The packages whose tests run on both engines (NEWSLETTER_TEST_ENGINE).
-PG_PKGS := ./db/ ./subscribers/ ./mailer/ ./web/
+PG_PKGS := ./db/ ./subscribers/ ./mailer/ ./web/ ./cmd/newsletter/
 
 .PHONY: all build run test test-postgres bench fuzz fmt vet clean
 

@@ -184,16 +184,22 @@ func startCluster() (*pgCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "newsletter-pg-")
+	cred, err := serverCredential()
+	if err != nil {
+		return nil, err
+	}
+	// The server's user must reach the folder: as root, not under a TMPDIR
+	// a test may have pointed into a private folder, but in /tmp.
+	base := ""
+	if cred != nil {
+		base = "/tmp"
+	}
+	sweepClusters(base)
+	dir, err := os.MkdirTemp(base, "newsletter-pg-")
 	if err != nil {
 		return nil, err
 	}
 	c := &pgCluster{dir: dir}
-	cred, err := serverCredential()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			os.RemoveAll(dir)
@@ -292,6 +298,26 @@ func (c *pgCluster) stop() {
 		}
 	}
 	os.RemoveAll(c.dir)
+}
+
+// sweepClusters removes the clusters of test binaries that died without
+// Main's clean-up (their server went with them: Pdeathsig): a server that
+// ran (postmaster.opts) and runs no more (no postmaster.pid). A cluster
+// another test binary is still creating has neither; one it runs has both.
+func sweepClusters(base string) {
+	if base == "" {
+		base = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, "newsletter-pg-*"))
+	for _, dir := range dirs {
+		data := filepath.Join(dir, "data")
+		if _, err := os.Stat(filepath.Join(data, "postmaster.opts")); err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // serverCredential is whom initdb and the server run as: nil (this
