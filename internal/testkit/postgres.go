@@ -87,11 +87,12 @@ var errNoPostgres = errors.New("PostgreSQL server binaries not found")
 // folder, listening on 127.0.0.1 only, on a free port, without fsync (a
 // test database needs no durability).
 type pgCluster struct {
-	dir   string
-	port  int
-	proc  *exec.Cmd
-	admin *sql.DB
-	n     atomic.Int64
+	dir    string
+	port   int
+	proc   *exec.Cmd
+	exited chan error // the server's Wait, called once, by startServer
+	admin  *sql.DB
+	n      atomic.Int64
 	// strategy makes CREATE DATABASE copy the template's files (PostgreSQL
 	// 15 and later): several times faster than the default, which writes
 	// every block to the WAL.
@@ -277,7 +278,7 @@ func (c *pgCluster) startServer(postgres, data string, cred *syscall.Credential)
 			return fmt.Errorf("postgres did not answer on port %d: %w", port, err)
 		}
 	}
-	c.proc, c.admin = cmd, admin
+	c.proc, c.exited, c.admin = cmd, exited, admin
 	var version int
 	if err := admin.QueryRow(`SELECT current_setting('server_version_num')::int`).Scan(&version); err == nil && version >= 150000 {
 		c.strategy = " STRATEGY FILE_COPY"
@@ -289,12 +290,11 @@ func (c *pgCluster) startServer(postgres, data string, cred *syscall.Credential)
 func (c *pgCluster) stop() {
 	if c.proc != nil && c.proc.Process != nil {
 		c.proc.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { c.proc.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-c.exited:
 		case <-time.After(20 * time.Second):
 			c.proc.Process.Kill()
+			<-c.exited
 		}
 	}
 	os.RemoveAll(c.dir)
