@@ -20,14 +20,21 @@ const (
 	StateSending   State = "sending"   // a campaign is under way
 	StateSent      State = "sent"      // its campaign is done
 	StateSkipped   State = "skipped"   // due, never sent, and never will be
+	StateHeld      State = "held"      // on hold: no run sends it until it is released
 )
 
 // History is what the campaigns tell the "new" rule: the column numbers
 // that have a campaign. A number in either set counts as sent for the
 // rule; Sending shows as StateSending even when it is in Sent too.
+//
+// Held are the columns on hold, each with by whom and since when in a few
+// words ("by admin at 2026-03-16 06:55 CET"). A held column is never new,
+// and a held campaign under way shows as StateHeld; holding changes nothing
+// else of the rule (a higher column that is new still goes out).
 type History struct {
-	Sent    map[int]bool // every column with a campaign, finished or not
-	Sending map[int]bool // those whose campaign is still under way
+	Sent    map[int]bool   // every column with a campaign, finished or not
+	Sending map[int]bool   // those whose campaign is still under way
+	Held    map[int]string // columns on hold → "by admin at TIME"
 }
 
 // Plan is the "new" rule applied at one moment: where each column stands,
@@ -49,6 +56,9 @@ type Plan struct {
 	// run (no campaign yet) only the highest-numbered due column is new,
 	// so an archive of old columns is never sent out at once.
 	New []*Column
+	// Held are the columns the rule would send now but that are on hold,
+	// lowest number first: what a run skips and says so.
+	Held []*Column
 
 	history History
 	now     time.Time
@@ -91,6 +101,15 @@ func Decide(cols []*Column, h History, now time.Time) *Plan {
 		p.New = []*Column{newest}
 	}
 	slices.SortStableFunc(p.New, func(a, b *Column) int { return cmp.Compare(a.Number, b.Number) })
+	// A held column keeps its place in the rule but goes nowhere: on a
+	// first run whose newest column is held, nothing older stands in.
+	p.New = slices.DeleteFunc(p.New, func(c *Column) bool {
+		if _, held := h.Held[c.Number]; held {
+			p.Held = append(p.Held, c)
+			return true
+		}
+		return false
+	})
 	for _, c := range p.New {
 		p.isNew[c.Number] = true
 	}
@@ -139,15 +158,33 @@ func (p *Plan) Explain(number int) string {
 	return string(s) + ": " + why
 }
 
+// HeldWhy says why column number is held, e.g. "held by admin at
+// 2026-03-16 06:55 CET"; ok is false when it is not held.
+func (p *Plan) HeldWhy(number int) (why string, ok bool) {
+	by, ok := p.history.Held[number]
+	if !ok {
+		return "", false
+	}
+	return "held " + by, true
+}
+
 func (p *Plan) state(n int) (State, string) {
 	c := p.byNum[n]
+	by, held := p.history.Held[n]
 	switch {
+	case held && p.history.Sending[n]:
+		return StateHeld, by + "; its campaign is under way and its pending deliveries wait"
 	case p.history.Sending[n]:
 		return StateSending, "a campaign is under way"
 	case p.history.Sent[n]:
 		return StateSent, "sent"
 	case c == nil:
 		return "", "no such column"
+	case held:
+		if p.maxSent > n {
+			by += fmt.Sprintf("; will be skipped, %03d was already sent", p.maxSent)
+		}
+		return StateHeld, by
 	case !c.Due(p.now):
 		why := "publish date " + c.Date.Format("2006-01-02 15:04 MST")
 		if p.maxSent > n {

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +14,8 @@ const (
 	OutboxKindConfirm = "confirm"
 	// OutboxKindWelcome is the welcome mail after a confirmation (mailer).
 	OutboxKindWelcome = "welcome"
+	// OutboxKindProof is the author's proof copy of the next column (mailer).
+	OutboxKindProof = "proof"
 )
 
 // OutboxItem is one mail waiting in the durable outbox.
@@ -31,9 +34,15 @@ func EnqueueOutbox(ctx context.Context, tx *Tx, it OutboxItem) (int64, error) {
 	if it.Payload == "" {
 		it.Payload = "{}"
 	}
+	// A mail for no subscriber (a proof to the author) has none: NULL, as
+	// the foreign key wants.
+	var sub any
+	if it.SubscriberID != 0 {
+		sub = it.SubscriberID
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, subscriber_id, recipient, payload, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, it.Kind, it.SubscriberID, it.Recipient, it.Payload, tx.NowText(), tx.NowText()).Scan(&id)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, it.Kind, sub, it.Recipient, it.Payload, tx.NowText(), tx.NowText()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", it.Kind, err)
 	}
@@ -67,6 +76,11 @@ func ClaimOutbox(ctx context.Context, tx *Tx, owner string, lease time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
+	return scanOutboxClaims(rows)
+}
+
+// scanOutboxClaims reads (and closes) the rows a claim's RETURNING gives.
+func scanOutboxClaims(rows *sql.Rows) ([]OutboxClaim, error) {
 	defer rows.Close()
 	var out []OutboxClaim
 	for rows.Next() {
@@ -76,6 +90,7 @@ func ClaimOutbox(ctx context.Context, tx *Tx, owner string, lease time.Duration,
 			&c.Item.Attempts, &created); err != nil {
 			return nil, fmt.Errorf("claim outbox: %w", err)
 		}
+		var err error
 		if c.CreatedAt, err = ParseTime(created); err != nil {
 			return nil, err
 		}
@@ -148,7 +163,7 @@ func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
 // OutboxDepth counts the items still waiting to go out, per kind (every
 // known kind appears, with 0 when none waits).
 func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
-	out := map[string]int{OutboxKindConfirm: 0, OutboxKindWelcome: 0}
+	out := map[string]int{OutboxKindConfirm: 0, OutboxKindWelcome: 0, OutboxKindProof: 0}
 	rows, err := d.sql.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
 	if err != nil {
 		return nil, fmt.Errorf("count outbox: %w", err)

@@ -43,6 +43,10 @@ type RunResult struct {
 	Sent      int          // of those, accepted
 	Duration  time.Duration
 	NextRetry time.Time // earliest pending delivery, when not finished
+	// Held is set when the run stopped because the column was put on
+	// hold: "held by admin at TIME". Its pending deliveries wait for the
+	// release.
+	Held string
 }
 
 // Finished reports whether no delivery of the campaign is pending.
@@ -134,13 +138,21 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 			m.worker(runCtx, pool, c.Number, prep, jobs, mk, fatal)
 		}()
 	}
-	stopRenew := m.renewWhileRunning(runCtx, c.ID)
+	// A hold stops the run like a fatal error: no new claims, claims not
+	// yet sent are given back, messages on the wire are finished. It is
+	// seen at the next claim or lease renewal, whichever comes first.
+	held := func() { fatal(m.holds.heldError(context.WithoutCancel(ctx), c.Number)) }
+	stopRenew := m.renewWhileRunning(runCtx, c.ID, held)
 
 	log := m.log.With("column", c.Number, "campaign", c.ID)
 	var runErr error
 dispatch:
 	for runCtx.Err() == nil {
 		batch, skipped, err := m.campaigns.claim(runCtx, c.ID, m.owner, m.opts.Lease, m.opts.BatchSize)
+		if errors.Is(err, errCampaignHeld) {
+			held()
+			break
+		}
 		if err != nil {
 			if runCtx.Err() == nil {
 				runErr = err
@@ -214,6 +226,12 @@ dispatch:
 	if next, ok, err := m.campaigns.nextDue(bg, c.ID); err == nil && ok {
 		res.NextRetry = next
 	}
+	var he *HeldError
+	if errors.As(fatalErr, &he) {
+		res.Held = "held " + he.Words(m.opts.Location)
+		log.Info("campaign held: its pending deliveries wait until it is released", "held", he.Words(m.opts.Location),
+			"pending", res.Counts.Pending)
+	}
 	level := slog.LevelInfo
 	if res.Attempted == 0 && (errors.Is(fatalErr, ErrSMTPUnreachable) || errors.Is(fatalErr, ErrSMTPConfig)) {
 		level = slog.LevelDebug // the problem is reported once, not every pass
@@ -273,7 +291,8 @@ func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep Pr
 		if dm.composeErr != nil {
 			v, reply = verdictFailed, oneLine("not sent: "+dm.composeErr.Error())
 		} else {
-			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, d.Email, buf.Bytes(), func() { <-prev })
+			from := m.returnPath(mailRef{Kind: refCampaign, CampaignID: d.CampaignID, SubscriberID: d.SubscriberID})
+			v, reply, err = m.sender.send(ctx, conn, pool.giveUp, from, d.Email, buf.Bytes(), func() { <-prev })
 		}
 		<-prev
 		switch {
@@ -323,8 +342,9 @@ func (m *Mailer) composeDelivery(number int, prep PreparedMail, d delivery, buf 
 }
 
 // renewWhileRunning renews this process's leases on the campaign every
-// Lease/3 until the returned stop is called.
-func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64) (stop func()) {
+// Lease/3 until the returned stop is called. When the campaign is found
+// held, it renews nothing and calls onHeld.
+func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64, onHeld func()) (stop func()) {
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -334,7 +354,11 @@ func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64) (stop 
 		for {
 			select {
 			case <-t.C:
-				if err := m.campaigns.renewLeases(context.WithoutCancel(ctx), campaignID, m.owner, m.opts.Lease); err != nil {
+				err := m.campaigns.renewLeases(context.WithoutCancel(ctx), campaignID, m.owner, m.opts.Lease)
+				switch {
+				case errors.Is(err, errCampaignHeld):
+					onHeld()
+				case err != nil:
 					m.log.Error("renewing leases failed", "err", err)
 				}
 			case <-quit:

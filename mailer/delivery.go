@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -39,6 +40,11 @@ func (cs *CampaignStore) claim(ctx context.Context, campaignID int64, owner stri
 	skipped := 0
 	err := cs.db.InLockingTx(ctx, func(tx *db.Tx) error {
 		out, skipped = out[:0], 0
+		// A held campaign hands out nothing: in the claim's own
+		// transaction, so no claim made after a hold commits slips by.
+		if held, err := heldTx(ctx, tx, campaignID); err != nil || held {
+			return cmp.Or(err, errCampaignHeld)
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, COALESCE(d.subscriber_id, 0), d.attempts, COALESCE(d.first_attempt_at, ''),
 				s.id IS NOT NULL, COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.mailable, FALSE), COALESCE(s.reason, '')
 			FROM deliveries d LEFT JOIN subscriber_mailability s ON s.id = d.subscriber_id
@@ -109,9 +115,13 @@ func (cs *CampaignStore) claim(ctx context.Context, campaignID int64, owner stri
 
 // renewLeases pushes out the lease of every unfinished delivery of the
 // campaign that owner holds, so a live sender keeps what it claimed however
-// long its queue is.
+// long its queue is. A held campaign's leases are not renewed:
+// errCampaignHeld tells the run to give its claims back.
 func (cs *CampaignStore) renewLeases(ctx context.Context, campaignID int64, owner string, lease time.Duration) error {
 	return cs.db.InTx(ctx, func(tx *db.Tx) error {
+		if held, err := heldTx(ctx, tx, campaignID); err != nil || held {
+			return cmp.Or(err, errCampaignHeld)
+		}
 		until := db.FormatTime(tx.Now.Add(lease))
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_until = ?, next_attempt_at = ?
 			WHERE campaign_id = ? AND state = 'pending' AND lease_owner = ?`, until, until, campaignID, owner); err != nil {

@@ -44,7 +44,14 @@ type testEnv struct {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	d := testkit.OpenDB(t, nil)
+	return newTestEnvAt(t, nil)
+}
+
+// newTestEnvAt is newTestEnv with the database on clock (nil: the wall
+// clock).
+func newTestEnvAt(t testing.TB, clock *testkit.Clock) *testEnv {
+	t.Helper()
+	d := testkit.OpenDB(t, clock)
 	key, err := d.SecretKey(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -44,12 +44,14 @@ type Mailer struct {
 	from     fromAddress
 	composer *composer
 	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
+	verp     *verp       // return paths with --bounce-address; nil without
 	retry    retryPolicy // of outbox items; the marker applies it to deliveries
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics
 
 	campaigns *CampaignStore // campaigns and the delivery log
+	holds     *Holds         // columns on hold
 
 	// sendMu keeps campaign runs of one process (RunCampaign, the
 	// scheduler's job and its retry loop) from running side by side (leases
@@ -78,6 +80,7 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	}
 	m := &Mailer{
 		db: d, store: store, campaigns: NewCampaignStore(d), renderer: r, opts: opts, from: from,
+		holds:   NewHolds(d, opts.Secret, opts.Location),
 		retry:   retryPolicy{backoff: opts.RetryBackoff, giveUpAfter: opts.RetryFor},
 		owner:   owner,
 		log:     opts.Logger,
@@ -86,6 +89,11 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	m.composer = newComposer(&m.opts, from, dk)
 	if m.sender, err = newSender(&m.opts, from.addr.Address); err != nil {
 		return nil, err
+	}
+	if opts.BounceAddress != "" {
+		if m.verp, err = newVERP(opts.BounceAddress, opts.Secret); err != nil {
+			return nil, fmt.Errorf("bounce address: %w", err)
+		}
 	}
 	return m, nil
 }
@@ -103,6 +111,9 @@ func newOwnerID() (string, error) {
 
 // Campaigns is the store of campaigns and their delivery log.
 func (m *Mailer) Campaigns() *CampaignStore { return m.campaigns }
+
+// Holds is the hold state of the columns.
+func (m *Mailer) Holds() *Holds { return m.holds }
 
 // unsubscribeURL is the subscriber's one-click unsubscribe link.
 func (m *Mailer) unsubscribeURL(subscriberID int64) string {

@@ -30,7 +30,7 @@ func (mt *metrics) observe(kind string, v verdict) {
 
 // RegisterMetrics registers the mailer's metrics on reg:
 // newsletter_mail_attempts_total{kind, result} (result sent, retry, failed,
-// bounced). How many mails wait in the outbox is the web side's
+// bounced) and newsletter_bounce_events_total{kind, source} (intake_metrics.go). How many mails wait in the outbox is the web side's
 // newsletter_outbox_pending{kind}. Call it once, before sending starts.
 func (m *Mailer) RegisterMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
@@ -46,6 +46,9 @@ func (m *Mailer) RegisterMetrics(reg prometheus.Registerer) error {
 		}
 	}
 	if err := reg.Register(attempts); err != nil {
+		return fmt.Errorf("register mailer metrics: %w", err)
+	}
+	if err := reg.Register(newBounceCollector(m.store, m.log)); err != nil {
 		return fmt.Errorf("register mailer metrics: %w", err)
 	}
 	m.metrics = &metrics{attempts: attempts}

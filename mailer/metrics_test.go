@@ -7,7 +7,7 @@ import (
 )
 
 // The outbox's depth is the web side's newsletter_outbox_pending{kind};
-// the mailer exports only its attempts.
+// the mailer exports its attempts and the bounce events taken in.
 func TestMailerMetrics(t *testing.T) {
 	e := newTestEnv(t)
 	m := e.mailer()
@@ -23,7 +23,7 @@ func TestMailerMetrics(t *testing.T) {
 	for _, f := range families {
 		names = append(names, f.GetName())
 	}
-	if len(names) != 1 || names[0] != "newsletter_mail_attempts_total" {
-		t.Fatalf("metrics %v, want only newsletter_mail_attempts_total", names)
+	if len(names) != 2 || names[0] != "newsletter_bounce_events_total" || names[1] != "newsletter_mail_attempts_total" {
+		t.Fatalf("metrics %v, want newsletter_bounce_events_total and newsletter_mail_attempts_total", names)
 	}
 }

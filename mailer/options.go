@@ -76,8 +76,17 @@ type Options struct {
 	// life, so its conditional GET can spare unchanged feeds.
 	Feed columns.Source
 
-	// Secret keys the Message-ID hash (the installation secret).
+	// Secret keys the Message-ID hash and the VERP tags (the installation
+	// secret).
 	Secret []byte
+
+	// BounceAddress, when set ("bounces@example.org"), is the envelope
+	// sender of every mail as a VERP address, local+TAG@domain (verp.go);
+	// empty: the From address, untagged.
+	BounceAddress string
+	// SoftBounceLimit is how many campaigns in a row with a soft bounce
+	// make a subscriber bounced (the intake's rule). Default 3.
+	SoftBounceLimit int
 
 	Logger *slog.Logger
 	// Boundary fixes the MIME boundary (tests and golden files only).
@@ -118,6 +127,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = time.Second
+	}
+	if o.SoftBounceLimit <= 0 {
+		o.SoftBounceLimit = DefaultSoftBounceLimit
 	}
 	if o.Location == nil {
 		o.Location = time.UTC

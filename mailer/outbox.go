@@ -13,7 +13,7 @@ import (
 
 // OutboxMails provides the mails to send for outbox items:
 // subscribers.OptIn for confirmation mails, Welcome for welcome mails,
-// OutboxByKind for both. ComposeOutbox returning db.ErrOutboxCancelled
+// Proofs for the author's proofs, OutboxByKind for all of them. ComposeOutbox returning db.ErrOutboxCancelled
 // closes the item without sending. OutboxSent runs in the transaction that
 // marks the item sent (to record consent evidence).
 type OutboxMails interface {
@@ -83,6 +83,14 @@ func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpC
 	if err != nil || len(claims) == 0 {
 		return 0, err
 	}
+	return len(claims), m.sendClaims(ctx, mails, conn, claims)
+}
+
+// sendClaims sends claimed items one after another over *conn, renewing
+// their leases as it goes. On cancellation or an SMTP server that cannot
+// be reached or used, the items not yet sent are given back and the error
+// returned.
+func (m *Mailer) sendClaims(ctx context.Context, mails OutboxMails, conn **smtpConn, claims []db.OutboxClaim) error {
 	bg := context.WithoutCancel(ctx)
 	lastRenew := time.Now()
 	for i, c := range claims {
@@ -90,7 +98,7 @@ func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpC
 			for _, rest := range claims[i:] {
 				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
 			}
-			return len(claims), ctx.Err()
+			return ctx.Err()
 		}
 		if time.Since(lastRenew) > m.opts.Lease/3 {
 			m.outboxWrite(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) })
@@ -100,10 +108,10 @@ func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpC
 			for _, rest := range claims[i:] {
 				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
 			}
-			return len(claims), err
+			return err
 		}
 	}
-	return len(claims), nil
+	return nil
 }
 
 // sendOutboxItem composes, sends and records one item. The error is only
@@ -124,10 +132,15 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 	}
 	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
 	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}
-	if it.Kind == db.OutboxKindWelcome {
+	switch it.Kind {
+	case db.OutboxKindWelcome:
 		// A welcome is a list mail: one-click unsubscribe and List-Id
 		// like a column; a confirmation mail is not, and has none.
 		env.UnsubscribeURL = m.unsubscribeURL(it.SubscriberID)
+	case db.OutboxKindProof:
+		// A proof carries the headers of the column mail it shows, with
+		// the placeholder link its footer has too.
+		env.UnsubscribeURL = m.proofUnsubscribeURL()
 	}
 	var buf bytes.Buffer
 	if err := m.composer.compose(env, &buf); err != nil {
@@ -143,7 +156,7 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 	}
 	// No wait for the server: while it is down, the item is given back
 	// and RunOutbox claims nothing until the next connection round.
-	v, r, err := m.sender.send(ctx, *conn, time.Time{}, it.Recipient, buf.Bytes(), nil)
+	v, r, err := m.sender.send(ctx, *conn, time.Time{}, m.returnPath(mailRef{Kind: refOutbox, OutboxID: it.ID}), it.Recipient, buf.Bytes(), nil)
 	if err != nil {
 		return err
 	}

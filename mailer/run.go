@@ -21,6 +21,11 @@ import (
 type Plan struct {
 	*columns.Plan
 	Resume []*Campaign // unfinished campaigns, by column number
+	// HeldCampaigns are the unfinished campaigns on hold: not resumed
+	// (columns.Plan.Held has the held columns that would be new).
+	HeldCampaigns []*Campaign
+
+	history columns.History // what the rule was decided on
 }
 
 // ErrAlreadySent refuses to send a column whose campaign is finished.
@@ -38,17 +43,33 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), HistoryOf(camps), m.db.Now())
+	h := HistoryOf(camps)
+	if h.Held, err = m.holds.Words(ctx); err != nil {
+		return nil, err
+	}
+	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), h, m.db.Now())
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Plan: cp}
+	p := &Plan{Plan: cp, history: h}
 	for _, c := range camps {
-		if !c.Finished() {
+		_, held := h.Held[c.Number]
+		switch {
+		case c.Finished():
+		case held:
+			p.HeldCampaigns = append(p.HeldCampaigns, c)
+		default:
 			p.Resume = append(p.Resume, c)
 		}
 	}
 	return p, nil
+}
+
+// HeldWhy is the reason column number is held ("held by admin at TIME"),
+// or "" when it is not.
+func (p *Plan) HeldWhy(number int) string {
+	why, _ := p.Plan.HeldWhy(number)
+	return why
 }
 
 // HistoryOf is what the campaigns tell the columns' "new" rule.
@@ -99,6 +120,12 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 		m.log.Warn("feed not read: nothing new goes out until it can be read; tried again on the next run",
 			"feed", ue.Source, "err", ue.Err.Error())
 	}
+	for _, c := range p.HeldCampaigns {
+		m.log.Info("held campaign not resumed; its pending deliveries wait until it is released", "column", c.Number, "why", p.HeldWhy(c.Number))
+	}
+	for _, col := range p.Plan.Held {
+		m.log.Info("held column not sent", "column", col.Number, "why", p.HeldWhy(col.Number))
+	}
 	var results []*RunResult
 	var errs []error
 	seen := map[string]bool{}
@@ -123,6 +150,8 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			return false, nil
 		case ctx.Err() != nil:
 			return true, err
+		case errors.Is(err, ErrHeld):
+			return false, nil // logged by the run; res.Held says so
 		}
 		addErr(err)
 		return errors.Is(err, ErrSMTPConfig), nil
@@ -133,7 +162,7 @@ func (m *Mailer) runPlan(ctx context.Context, p *Plan, ro RunOptions) ([]*RunRes
 			return results, cmp.Or(err, m.joinErrors(errs))
 		}
 	}
-	if len(p.New) == 0 && len(p.Resume) == 0 {
+	if len(p.New) == 0 && len(p.Resume) == 0 && len(p.Plan.Held) == 0 && len(p.HeldCampaigns) == 0 {
 		m.log.Info("nothing to send", "why", p.Why())
 	}
 	for _, col := range p.New {
@@ -193,14 +222,19 @@ func (e *runErrors) Unwrap() []error { return e.errs }
 
 // StartColumn returns the campaign for column number, starting it when it
 // has none: what `send --column N` runs. A finished campaign gets
-// ErrAlreadySent, a column before its publish date ErrNotDue, a column no
-// subscriber would get ErrNoRecipients (and stays new).
+// ErrAlreadySent, a column before its publish date ErrNotDue, a held one
+// (a campaign under way too) a *HeldError, a column no subscriber would
+// get ErrNoRecipients (and stays new).
 func (m *Mailer) StartColumn(ctx context.Context, number int) (*Campaign, error) {
 	c, err := m.campaigns.Find(ctx, number)
-	switch {
-	case err == nil && c.Finished():
+	if err == nil && c.Finished() {
 		return nil, fmt.Errorf("column %03d: %w on %s to %d recipients; one campaign per column",
 			number, ErrAlreadySent, c.FinishedAt.In(m.opts.Location).Format("2006-01-02 15:04"), c.Recipients)
+	}
+	if herr := m.holds.Check(ctx, number); herr != nil {
+		return nil, herr
+	}
+	switch {
 	case err == nil:
 		return c, nil
 	case !errors.Is(err, ErrNoCampaign):
@@ -293,7 +327,7 @@ func (m *Mailer) SendTest(ctx context.Context, col *columns.Column, address stri
 		return err
 	}
 	defer conn.close()
-	v, reply, err := m.sender.send(ctx, conn, time.Time{}, email, buf.Bytes(), nil)
+	v, reply, err := m.sender.send(ctx, conn, time.Time{}, m.returnPath(mailRef{Kind: refTest}), email, buf.Bytes(), nil)
 	if err != nil {
 		return fmt.Errorf("test copy to %s not sent: %w", email, err)
 	}

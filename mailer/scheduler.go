@@ -109,7 +109,7 @@ func (s *Scheduler) job() {
 		s.m.log.Error("scheduled run", "err", err)
 	}
 	for _, r := range results {
-		if !r.Finished() && s.ctx.Err() == nil {
+		if !r.Finished() && r.Held == "" && s.ctx.Err() == nil {
 			s.m.log.Info("deliveries wait for retry", "column", r.Campaign.Number, "pending", r.Counts.Pending,
 				"next", r.NextRetry.Format(time.RFC3339))
 		}
@@ -146,7 +146,22 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 		}
 		return
 	}
+	holds, err := m.holds.Words(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("retry loop", "err", err)
+		}
+		return
+	}
 	for _, c := range camps {
+		if by, held := holds[c.Number]; held {
+			// Said once per hold, not every few seconds.
+			if msg := "held " + by; msg != lastErr[c.ID] {
+				m.log.Info("held campaign not resumed; its pending deliveries wait until it is released", "column", c.Number, "why", msg)
+				lastErr[c.ID] = msg
+			}
+			continue
+		}
 		next, ok, err := m.campaigns.nextDue(ctx, c.ID)
 		if err != nil || !ok || next.After(m.db.Now()) {
 			if !ok && err == nil {
@@ -154,9 +169,13 @@ func (m *Mailer) retryPass(ctx context.Context, lastErr map[int64]string) {
 			}
 			continue
 		}
-		_, err = m.runCampaign(ctx, c, RunOptions{})
+		res, err := m.runCampaign(ctx, c, RunOptions{})
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, ErrHeld) && res != nil {
+			lastErr[c.ID] = res.Held // held while it ran: the run said so
+			continue
 		}
 		if errors.Is(err, ErrSMTPUnreachable) {
 			return // logged once by the outage; the other campaigns would fail alike

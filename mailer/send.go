@@ -26,7 +26,7 @@ type sender struct {
 	opts    *Options
 	host    string
 	port    int
-	from    string // envelope sender (MAIL FROM)
+	from    string // envelope sender (MAIL FROM) unless a message names its own
 	limiter *rate.Limiter
 	outage  *outage
 }
@@ -101,7 +101,8 @@ func (s *sender) connect(ctx context.Context, c *smtpConn, until time.Time) erro
 }
 
 // send hands one finished message for one recipient to the server over c,
-// opening c first (see connect, whose errors it returns: then nothing was
+// with from as its envelope sender (MAIL FROM; "" for the sender's own: the
+// From address), opening c first (see connect, whose errors it returns: then nothing was
 // handed over), and says what became of it. It waits for the rate limit
 // after connecting. A message not begun when ctx ends is not sent; one on
 // the wire is finished.
@@ -111,9 +112,12 @@ func (s *sender) connect(ctx context.Context, c *smtpConn, until time.Time) erro
 // is recorded. A kept-open connection found dead at MAIL FROM (nothing
 // handed over) is opened again and the message sent once more, where a
 // failure counts.
-func (s *sender) send(ctx context.Context, c *smtpConn, until time.Time, to string, msg []byte, beforeEnd func()) (verdict, string, error) {
+func (s *sender) send(ctx context.Context, c *smtpConn, until time.Time, from, to string, msg []byte, beforeEnd func()) (verdict, string, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, "", err
+	}
+	if from == "" {
+		from = s.from
 	}
 	if err := s.connect(ctx, c, until); err != nil {
 		return 0, "", err
@@ -121,13 +125,13 @@ func (s *sender) send(ctx context.Context, c *smtpConn, until time.Time, to stri
 	if err := s.limiter.Wait(ctx); err != nil {
 		return 0, "", err
 	}
-	reply, err := c.send(s.from, to, msg, beforeEnd)
+	reply, err := c.send(from, to, msg, beforeEnd)
 	var stale *staleConnError
 	if errors.As(err, &stale) {
 		if err := s.connect(ctx, c, until); err != nil {
 			return 0, "", err
 		}
-		reply, err = c.send(s.from, to, msg, beforeEnd)
+		reply, err = c.send(from, to, msg, beforeEnd)
 	}
 	if err != nil {
 		v, r := verdictOf(err)

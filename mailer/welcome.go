@@ -113,8 +113,8 @@ func (w *Welcome) prepared(col *columns.Column) (PreparedMail, error) {
 func (w *Welcome) OutboxSent(context.Context, *db.Tx, db.OutboxItem, string) error { return nil }
 
 // OutboxByKind sends each outbox item to the composer of its kind: serve
-// drains confirmation mails (subscribers.OptIn) and welcome mails
-// (Welcome) through one worker.
+// drains confirmation mails (subscribers.OptIn), welcome mails (Welcome)
+// and proofs (Proofs) through one worker.
 type OutboxByKind map[string]OutboxMails
 
 var _ OutboxMails = OutboxByKind(nil)

@@ -15,6 +15,7 @@ type Report struct {
 	Requests     []ConfirmRequest // subscribe requests whose links may still be used, oldest first
 	ServiceMails []db.OutboxMail  // confirmation mails from the outbox, oldest first
 	Deliveries   []DeliveryRecord // columns, newest campaign first
+	Bounces      []BounceEvent    // bounce and complaint events, newest first
 }
 
 // DeliveryRecord is one campaign's delivery to the subscriber, as the
@@ -55,6 +56,9 @@ func (s *Store) Report(ctx context.Context, email string, log DeliveryLog) (*Rep
 		return nil, err
 	}
 	if r.Deliveries, err = log.Deliveries(ctx, sub.ID); err != nil {
+		return nil, err
+	}
+	if r.Bounces, err = s.BounceEvents(ctx, BounceFilter{SubscriberID: sub.ID, Limit: 1000}); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -29,7 +29,7 @@ func PageLangs() []string { return []string{"de", "en"} }
 
 // PageNames are the page templates; each is parsed together with layout.html.
 func PageNames() []string {
-	return []string{"index", "subscribed", "confirm", "confirmed", "unsubscribe", "unsubscribed", "error", "archive", "column"}
+	return []string{"index", "subscribed", "confirm", "confirmed", "unsubscribe", "unsubscribed", "error", "archive", "column", "hold", "held"}
 }
 
 // PageOptions configures LoadPages.

@@ -48,6 +48,8 @@ func pageSamples() map[string]any {
 			Resubscribe      bool
 		}{"Oops", "Something <b>", true},
 		"archive": struct{ Columns []entry }{[]entry{col}},
+		"hold":    struct{ Token, Number, Title, HeldWords string }{"31.abc.<x>", "031", "KNIEPUNKT 031: <Titel>", "by admin at 2026-03-16 06:55 CET"},
+		"held":    struct{ Number, HeldWords string }{"031", "from the proof mail at 2026-03-16 06:55 CET"},
 		"column":  col,
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	texttemplate "text/template"
 
@@ -121,21 +118,7 @@ func (w *WelcomeMail) check(lang, origin string, text bool) error {
 // readWelcomeFile returns DIR/welcome/name when the override folder has
 // it, else the embedded file, and where it came from.
 func readWelcomeFile(dir, name string) (src, origin string, err error) {
-	if dir != "" {
-		p := filepath.Join(dir, "welcome", name)
-		b, err := os.ReadFile(p)
-		if err == nil {
-			return string(b), p, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", p, fmt.Errorf("welcome mail template override: %w", err)
-		}
-	}
-	b, err := welcomeFS.ReadFile("welcome/" + name)
-	if err != nil {
-		return "", "welcome/" + name, fmt.Errorf("embedded welcome mail template %s: %w", name, err)
-	}
-	return string(b), "welcome/" + name, nil
+	return readOverridable(welcomeFS, dir, "welcome", name, "welcome mail template")
 }
 
 // fill completes d with what comes from the options.

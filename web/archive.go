@@ -50,11 +50,24 @@ func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleArchiveColumn shows one sent column ("view in browser"); anything
-// not sent is 404.
+// not sent is 404. The page has one URL, /archive/N: another spelling of
+// the number (030, +30) is redirected there, so that a shared cache keeps
+// one copy and a hand-typed link still works.
 func (s *Server) handleArchiveColumn(w http.ResponseWriter, r *http.Request) {
-	n, err := strconv.Atoi(chi.URLParam(r, "number"))
+	number := chi.URLParam(r, "number")
+	n, err := strconv.Atoi(number)
 	if err != nil || n <= 0 || s.archive == nil {
 		s.fail(w, r, s.lang(r), errPageNotFound)
+		return
+	}
+	if canonical := strconv.Itoa(n); number != canonical {
+		// Relative to /archive/, so it holds behind a proxy that serves
+		// us under a path; http.Redirect would make it absolute.
+		if r.URL.RawQuery != "" {
+			canonical += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", canonical)
+		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}
 	cols, err := s.archive.Sent(r.Context())

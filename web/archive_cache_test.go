@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"newsletter/columns"
+	"newsletter/mailer"
 	"newsletter/templates"
 )
 
@@ -131,17 +132,14 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) WriteHeader(int)             {}
 func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
 
-// BenchmarkArchiveColumn serves a sent 10 MB column with the real mail
-// renderer. Its article is rendered once; a request then costs the page
-// around it, not the article.
-//
-//	go test -run '^$' -bench BenchmarkArchiveColumn -benchmem ./web/
-func BenchmarkArchiveColumn(b *testing.B) {
-	e := newWebEnv(b, nil)
+// bigColumn is column 31 of 10 MB, as large as a column may be, and the
+// real mail renderer for it.
+func bigColumn(b *testing.B) (*columns.Column, *templates.MailRenderer) {
+	b.Helper()
 	var src strings.Builder
 	src.WriteString("KNIEPUNKT 031: Sehr lang\n")
 	para := strings.Repeat("Ein Satz über heiße Luft und kühle Köpfe. ", 25) + "\n"
-	for src.Len() < 10<<20 {
+	for src.Len()+len(para) <= 10<<20 { // the largest column there may be
 		src.WriteString(para)
 	}
 	col, err := columns.Parse("031-lang.txt", []byte(src.String()), time.UTC)
@@ -152,24 +150,61 @@ func BenchmarkArchiveColumn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return col, renderer
+}
+
+// BenchmarkArchiveColumn serves a sent 10 MB column with the real mail
+// renderer. Its article is rendered once; a request then costs the page
+// around it, not the article.
+//
+//	go test -run '^$' -bench BenchmarkArchiveColumn -benchmem ./web/
+func BenchmarkArchiveColumn(b *testing.B) {
+	e := newWebEnv(b, nil)
+	col, renderer := bigColumn(b)
 	site, err := New(Config{Lang: "de"}, Deps{OptIn: e.optin, Pages: e.pages, Health: e.db,
 		Archive: &fakeArchive{cols: []*columns.Column{col}}, Bodies: renderer})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := site.Handler()
-	req := httptest.NewRequest(http.MethodGet, "/archive/31", nil).WithContext(context.Background())
+	benchServe(b, site.Handler(), http.MethodGet, "/archive/31", 10<<20)
+}
+
+// benchServe times h answering method path, after a first request that
+// builds what is kept; each answer must have at least minBytes.
+func benchServe(b *testing.B, h http.Handler, method, path string, minBytes int) {
+	b.Helper()
+	req := httptest.NewRequest(method, path, nil).WithContext(context.Background())
 	serve := func() {
 		w := &discardWriter{h: http.Header{}}
 		h.ServeHTTP(w, req)
-		if w.n < 10<<20 {
-			b.Fatalf("served %d bytes", w.n)
+		if w.n < minBytes {
+			b.Fatalf("%s %s: served %d bytes", method, path, w.n)
 		}
 	}
-	serve() // the first request renders
+	serve()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		serve()
 	}
+}
+
+// BenchmarkArchiveFeed serves /archive.atom with one sent 10 MB column
+// (a feed of 10.7 MB) with the real mail renderer. The feed is built
+// once; a request then costs the list of columns and the write, not the
+// feed.
+//
+//	go test -run '^$' -bench BenchmarkArchiveFeed -benchmem ./web/
+func BenchmarkArchiveFeed(b *testing.B) {
+	e := newWebEnv(b, nil)
+	col, renderer := bigColumn(b)
+	archive := &feedArchive{sent: []mailer.SentColumn{{Column: col, Started: time.Date(2026, 3, 30, 7, 0, 0, 0, time.UTC)}}}
+	site, err := New(Config{Lang: "de", BaseURL: "http://news.test"}, Deps{OptIn: e.optin, Pages: e.pages, Health: e.db,
+		Archive: archive, Feed: archive, Bodies: renderer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := site.Handler()
+	b.Run("GET", func(b *testing.B) { benchServe(b, h, http.MethodGet, "/archive.atom", 10<<20) })
+	b.Run("HEAD", func(b *testing.B) { benchServe(b, h, http.MethodHead, "/archive.atom", 0) }) // after the GET: kept
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"html"
 	"net/http"
 	"strconv"
@@ -64,7 +65,10 @@ type atomPerson struct {
 // handleArchiveFeed serves the newest sent columns as an Atom feed, with
 // the article as the archive page shows it. Entry ids are the columns'
 // archive URLs: a column number has one campaign, ever, so they stay.
-// Feed readers poll, so it is cached like the archive pages.
+// Feed readers poll, so it is cached like the archive pages. A sent column
+// never changes, so the feed of a set of sent columns is built once and
+// kept with the articles (bodyCache): a request costs the list of columns,
+// not the feed, which carries every article and may be tens of megabytes.
 func (s *Server) handleArchiveFeed(w http.ResponseWriter, r *http.Request) {
 	var sent []mailer.SentColumn
 	if s.feed != nil {
@@ -75,6 +79,45 @@ func (s *Server) handleArchiveFeed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	base := s.publicURL(r)
+	key := feedKey(base, sent)
+	h := w.Header()
+	if r.Method == http.MethodHead {
+		// A HEAD needs no body: nothing is built for it, and the length
+		// is told only when the feed is kept.
+		if feed, ok := s.bodies.peek(key); ok {
+			h.Set("Content-Length", strconv.Itoa(len(feed)))
+		}
+		h.Set("Content-Type", "application/atom+xml; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=300")
+		return
+	}
+	feed, err := s.bodies.keep(r.Context(), key, func(ctx context.Context) ([]byte, error) {
+		return s.buildFeed(ctx, base, sent)
+	})
+	if err != nil {
+		s.fail(w, r, s.cfg.Lang, err)
+		return
+	}
+	h.Set("Content-Type", "application/atom+xml; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Content-Length", strconv.Itoa(len(feed)))
+	_, _ = w.Write(feed)
+}
+
+// feedKey names the feed of sent as served from base: a column number has
+// one campaign, ever, and the campaign's start tells a column sent again
+// after its campaign was deleted.
+func feedKey(base string, sent []mailer.SentColumn) string {
+	var b strings.Builder
+	b.WriteString("feed " + base)
+	for _, sc := range sent {
+		b.WriteString(" " + strconv.Itoa(sc.Column.Number) + "@" + strconv.FormatInt(sc.Started.UnixNano(), 10))
+	}
+	return b.String()
+}
+
+// buildFeed renders the Atom document of sent, with base before its links.
+func (s *Server) buildFeed(ctx context.Context, base string, sent []mailer.SentColumn) ([]byte, error) {
 	lang := s.cfg.Lang
 	title := s.cfg.ListName
 	if title == "" {
@@ -102,10 +145,9 @@ func (s *Server) handleArchiveFeed(w http.ResponseWriter, r *http.Request) {
 		if date.After(newest) {
 			newest = date
 		}
-		body, err := s.bodies.get(r.Context(), c)
+		body, err := s.bodies.get(ctx, c)
 		if err != nil {
-			s.fail(w, r, lang, err)
-			return
+			return nil, err
 		}
 		link := base + "/archive/" + strconv.Itoa(c.Number)
 		feed.Entries = append(feed.Entries, atomEntry{
@@ -127,13 +169,11 @@ func (s *Server) handleArchiveFeed(w http.ResponseWriter, r *http.Request) {
 	enc := xml.NewEncoder(&buf)
 	enc.Indent("", "  ")
 	if err := enc.Encode(feed); err != nil {
-		s.fail(w, r, lang, err)
-		return
+		return nil, fmt.Errorf("archive feed: %w", err)
 	}
 	buf.WriteByte('\n')
-	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = buf.WriteTo(w)
+	// The buffer grew by doubling; what is kept should be the feed's size.
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // feedContent is a column's article as the archive page shows it: the

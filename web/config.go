@@ -19,8 +19,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 	AllowedOrigins []string       // origins that may post the forms from their pages, the subscribe form with a script too (CORS)
 	MaxBody        int64          // DefaultMaxBody if zero
-	// ArchiveCacheBytes bounds the rendered articles of sent columns kept
-	// in memory for the archive pages; DefaultArchiveCache if zero.
+	// ArchiveCacheBytes bounds the rendered articles of sent columns and
+	// the feed kept in memory for the archive; DefaultArchiveCache if zero.
 	ArchiveCacheBytes int64
 	// Webhooks turns on the relay webhooks (POST /webhooks/{provider}).
 	Webhooks WebhookConfig

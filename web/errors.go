@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"newsletter/mailer"
 	"newsletter/subscribers"
 )
 
@@ -16,6 +17,7 @@ var (
 	errUnsubscribeLink  = errors.New("unsubscribe link")
 	errBadForm          = errors.New("unreadable form")
 	errForeignOrigin    = errors.New("form posted from a foreign origin")
+	errTrailingJSON     = errors.New("data after the JSON object")
 )
 
 // badForm marks a request body we could not parse as the client's fault
@@ -47,6 +49,10 @@ func httpErrorFor(err error) (he httpError, known bool) {
 		return httpError{http.StatusRequestEntityTooLarge, "too_large_title", "too_large_text", false}, true
 	case errors.Is(err, errTooManyRequests):
 		return httpError{http.StatusTooManyRequests, "too_many_title", "too_many_text", false}, true
+	case errors.Is(err, mailer.ErrBadHoldToken):
+		return httpError{http.StatusBadRequest, "hold_bad_token_title", "hold_bad_token_text", false}, true
+	case errors.Is(err, mailer.ErrAlreadySent):
+		return httpError{http.StatusGone, "hold_sent_title", "hold_sent_text", false}, true
 	case errors.Is(err, errUnsubscribeLink) && errors.Is(err, subscribers.ErrBadToken):
 		return httpError{http.StatusBadRequest, "bad_token_title", "unsub_bad_token_text", false}, true
 	case errors.Is(err, subscribers.ErrTokenExpired):

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -25,14 +27,19 @@ func parseSubscribeForm(r *http.Request) (subscribeForm, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return f, err
-			}
+		// The whole body is read, so one over the limit is 413 however
+		// it came, even after a complete object.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return f, badForm(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(&f); err != nil {
 			// Malformed JSON is treated as an empty form: Validate
 			// then says what is missing.
 			f = subscribeForm{}
+		} else if dec.Decode(&struct{}{}) != io.EOF {
+			return subscribeForm{}, badForm(errTrailingJSON)
 		}
 	case "multipart/form-data":
 		if err := r.ParseMultipartForm(DefaultMaxBody); err != nil {

@@ -82,7 +82,12 @@ func newWebEnvDeps(t testing.TB, mutate func(*Config), mutateDeps func(*Deps)) *
 			Links: []columns.Link{{Label: "Quelle", URL: "https://example.org/q"}}},
 		{Number: 29, Title: "Vorher", TitleLine: "KNIEPUNKT 029: Vorher"},
 	}, bodies: map[int]template.HTML{30: "<p>Im Silicon Valley</p>"}}
+	key, err := d.SecretKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := Deps{OptIn: optin, Pages: pages, Health: d, Archive: archive, Bodies: archive, Metrics: metrics,
+		Holds:          mailer.NewHolds(d, key, time.UTC),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log}
 	if mutateDeps != nil {
 		mutateDeps(&deps)

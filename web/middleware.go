@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,9 +114,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses bodies over the limit: at once when the client says so
-// in Content-Length, else when reading passes it (the handlers then get an
-// *http.MaxBytesError and answer 413).
+// limitBody refuses bodies over the limit with 413 on every route and
+// method, before the route answers: at once when the client says so in
+// Content-Length, else (a chunked body, of unknown size) by reading it
+// here, up to the limit, and handing the route what was read. A route that
+// reads no body would otherwise answer a chunked one as if it were small.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.bodyLimit(r) // a relay's webhook takes more than a form
@@ -123,6 +127,14 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.ContentLength < 0 {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				s.fail(w, r, s.lang(r), badForm(err)) // over the limit stays 413
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -14,7 +15,7 @@ func (s *Server) Handler() http.Handler {
 	// Every route refuses an oversized body with 413, declared or chunked.
 	r.Use(s.recoverPanics, s.logRequests, securityHeaders, s.allowOrigins(), s.limitBody, s.findClientIP, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errPageNotFound) })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, s.lang(r), errMethodNotAllowed) })
+	r.MethodNotAllowed(s.methodNotAllowed(r))
 
 	// Subscribe: the form, and its POST from our page or an embedded form
 	// on --allowed-origins; the form POSTs from other sites get 403.
@@ -35,6 +36,11 @@ func (s *Server) Handler() http.Handler {
 	// all but one-click posts.
 	r.Post("/unsubscribe", s.handleUnsubscribe)
 
+	// Holding a column from the author's proof mail: GET shows a button,
+	// only POST holds.
+	r.Get("/hold", s.handleHoldPage)
+	r.With(s.checkOrigin).Post("/hold", s.handleHold)
+
 	// The sent columns ("view in browser" links point here).
 	r.Get("/archive", s.handleArchive)
 	r.Get("/archive/{number}", s.handleArchiveColumn)
@@ -50,4 +56,28 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/metrics", s.handleMetrics) // loopback only
 	return r
+}
+
+// methodNotAllowed answers 405 with the methods routes has for the path in
+// Allow, as RFC 9110 requires; HEAD is there wherever GET is (GetHead).
+func (s *Server) methodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath // what chi routes by
+		if path == "" {
+			path = r.URL.Path
+		}
+		var allow []string
+		get := false
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			ok := routes.Match(chi.NewRouteContext(), m, path)
+			if m == http.MethodGet {
+				get = ok
+			}
+			if ok || (m == http.MethodHead && get) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.fail(w, r, s.lang(r), errMethodNotAllowed)
+	}
 }

@@ -61,6 +61,7 @@ type Deps struct {
 	Pages          *templates.Pages // required
 	Health         Health           // required
 	Archive        Archive          // nil: the archive is empty
+	Holds          Holds            // nil: /hold answers 404
 	Feed           ArchiveFeed      // nil: /archive.atom has no entries
 	Bodies         BodyRenderer     // required with Archive
 	Metrics        *Metrics         // nil: no request metrics
@@ -77,6 +78,7 @@ type Server struct {
 	pages      *templates.Pages
 	health     Health
 	archive    Archive
+	holds      Holds
 	feed       ArchiveFeed
 	bodies     *bodyCache
 	metrics    *Metrics
@@ -118,7 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, optin: deps.OptIn, pages: deps.Pages, health: deps.Health,
-		archive: deps.Archive, feed: deps.Feed, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
+		archive: deps.Archive, feed: deps.Feed, holds: deps.Holds, bodies: newBodyCache(deps.Bodies, cfg.ArchiveCacheBytes),
 		metrics: deps.Metrics, promh: deps.MetricsHandler, log: deps.Log,
 		allowed: newOriginSet(cfg.AllowedOrigins), baseOrigin: baseOrigin, hooks: hooks,
 	}, nil

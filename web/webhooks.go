@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"newsletter/mailer"
 	"newsletter/mailer/bounce"
 )
 
@@ -35,17 +36,11 @@ type BounceIntake interface {
 }
 
 // IntakeResult is what one Apply did.
-// merge: becomes `type IntakeResult = mailer.IntakeResult` once the intake lands.
-type IntakeResult struct {
-	Lines   []string // dry-run lines: "KIND STATUS ADDRESS" and how identified, or "none REASON"
-	Applied int      // events that changed something now (0 on a repeat)
-	Kept    bool     // the report was kept for review
-}
+type IntakeResult = mailer.IntakeResult
 
 // errIntakeTemporary marks a passing failure of the intake (database
 // busy): the webhook answers 503 and the relay posts again later.
-// merge: becomes mailer.ErrTemporary once the intake lands.
-var errIntakeTemporary = errors.New("bounce intake: temporary failure")
+var errIntakeTemporary = mailer.ErrTemporary
 
 const (
 	// DefaultWebhookMaxBody bounds a relay's post. Mailgun, Postmark and

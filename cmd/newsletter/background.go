@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +15,8 @@ import (
 // Intervals of serve's background loops.
 const (
 	retryEvery  = 5 * time.Second // due retries and resumed campaigns
-	outboxEvery = 2 * time.Second // confirmation and welcome mails
+	outboxEvery = 2 * time.Second // confirmation and welcome mails, proofs
+	proofEvery  = time.Minute     // looking for proofs that are due
 )
 
 // outboxParts are what serve's outbox worker composes its mails from.
@@ -26,8 +28,10 @@ type outboxParts struct {
 
 // runBackground is serve's delivery side: the cron scheduler, the retry
 // loop (due retries are sent within seconds, not on the weekly schedule;
-// an unfinished campaign resumes at start-up) and the outbox worker for
-// confirmation and welcome mails; column mails are rendered with renderer.
+// an unfinished campaign resumes at start-up), the outbox worker for
+// confirmation and welcome mails and the proofs, and with --proof-to the
+// loop that queues the proof of each column --proof-before its run;
+// column mails are rendered with renderer.
 // It blocks until ctx ends, then waits for messages in flight to be
 // finished and recorded, and returns nil.
 func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.MailRenderer, outbox outboxParts, reg prometheus.Registerer) error {
@@ -47,14 +51,20 @@ func runBackground(ctx context.Context, env *Env, app *App, renderer *templates.
 	if err != nil {
 		return err
 	}
+	// Proofs already queued go out even when --proof-to was emptied since.
+	proofs, err := newProofs(env.Cfg, m)
+	if err != nil {
+		return err
+	}
+	mails[db.OutboxKindProof] = proofs
 	sched.Start(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(ctx, mails, outboxEvery)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { m.RunOutbox(ctx, mails, outboxEvery) })
+	if len(env.Cfg.ProofTo) > 0 {
+		wg.Go(func() { proofs.Run(ctx, proofEvery) })
+	}
 	<-ctx.Done()
 	sched.Stop()
-	<-done
+	wg.Wait()
 	return nil
 }

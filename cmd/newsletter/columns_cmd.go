@@ -27,7 +27,11 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	plan, err := columns.DecideSources(ctx, cfg.Columns, cfg.Location, feedSources(cfg), mailer.HistoryOf(camps), app.DB.Now())
+	hist := mailer.HistoryOf(camps)
+	if hist.Held, err = mailer.NewHolds(app.DB, app.Key, cfg.Location).Words(ctx); err != nil {
+		return err
+	}
+	plan, err := columns.DecideSources(ctx, cfg.Columns, cfg.Location, feedSources(cfg), hist, app.DB.Now())
 	if err != nil {
 		return err
 	}
@@ -51,7 +55,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	seen := map[int]bool{}
 	for _, col := range plan.Columns {
 		seen[col.Number] = true
-		state, err := stateText(ctx, app, plan.State(col.Number), byNumber[col.Number])
+		state, err := stateText(ctx, app, plan, col.Number, byNumber[col.Number])
 		if err != nil {
 			return err
 		}
@@ -62,7 +66,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if seen[c.Number] {
 			continue
 		}
-		state, err := stateText(ctx, app, plan.State(c.Number), c)
+		state, err := stateText(ctx, app, plan, c.Number, c)
 		if err != nil {
 			return err
 		}
@@ -99,35 +103,53 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	default:
 		fmt.Fprintf(env.Stdout, "Next: nothing new; %s.\n", plan.Why())
 	}
+	for _, c := range plan.Held {
+		why, _ := plan.HeldWhy(c.Number)
+		fmt.Fprintln(env.Stdout, heldLine(c.Number, why))
+	}
 	for _, c := range camps {
-		if !c.Finished() {
+		why, held := plan.HeldWhy(c.Number)
+		switch {
+		case c.Finished():
+		case held:
+			fmt.Fprintln(env.Stdout, heldCampaignLine(c.Number, why))
+		default:
 			fmt.Fprintf(env.Stdout, "Column %03d is still sending; `newsletter send` or `serve` finishes it.\n", c.Number)
 		}
 	}
 	return nil
 }
 
-// stateText is the state column: the state, and for a campaign its counts.
-func stateText(ctx context.Context, app *App, st columns.State, c *mailer.Campaign) (string, error) {
-	if c == nil {
-		return string(st), nil
-	}
-	n, err := app.Campaigns.Counts(ctx, c.ID)
-	if err != nil {
-		return "", err
-	}
+// stateText is the state column: the state, by whom and since when a
+// held column is held, and for a campaign its counts.
+func stateText(ctx context.Context, app *App, plan *columns.Plan, number int, c *mailer.Campaign) (string, error) {
+	st := plan.State(number)
 	label := string(st)
-	if st == columns.StateSent && n.Sent == 0 {
-		label = "finished" // nobody got it: "sent" would mislead
+	var notes []string
+	if why, held := plan.HeldWhy(number); held && st == columns.StateHeld {
+		notes = append(notes, strings.TrimPrefix(why, "held ")) // "by admin at …"
 	}
-	s := fmt.Sprintf("%s (%d sent, %d failed", label, n.Sent, n.Failed)
-	if n.Pending > 0 {
-		s += fmt.Sprintf(", %d pending", n.Pending)
+	if c != nil {
+		n, err := app.Campaigns.Counts(ctx, c.ID)
+		if err != nil {
+			return "", err
+		}
+		if st == columns.StateSent && n.Sent == 0 {
+			label = "finished" // nobody got it: "sent" would mislead
+		}
+		counts := fmt.Sprintf("%d sent, %d failed", n.Sent, n.Failed)
+		if n.Pending > 0 {
+			counts += fmt.Sprintf(", %d pending", n.Pending)
+		}
+		if n.Skipped > 0 {
+			counts += fmt.Sprintf(", %d skipped", n.Skipped)
+		}
+		notes = append(notes, counts)
 	}
-	if n.Skipped > 0 {
-		s += fmt.Sprintf(", %d skipped", n.Skipped)
+	if len(notes) == 0 {
+		return label, nil
 	}
-	return s + ")", nil
+	return label + " (" + strings.Join(notes, "; ") + ")", nil
 }
 
 func dateText(t time.Time, loc *time.Location) string {

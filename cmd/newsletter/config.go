@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"time"
 
+	"newsletter/mailer/mailbox"
 	"newsletter/web"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	PurgePendingAfter time.Duration
 	Welcome           string // latest|note|off: the welcome mail after a confirmation
 
+	// Author's safety net.
+	ProofTo     []string // --proof-to, parsed and validated (ProofToText)
+	ProofToText string
+	ProofBefore time.Duration
+
 	// Content.
 	Templates string
 	Imprint   string // resolved text (a leading @ in the flag reads a file)
@@ -58,6 +64,10 @@ type Config struct {
 
 	// Feed source: an http(s) URL or a file.
 	Feed string
+
+	// Bounces.
+	BounceAddress   string // local@domain: VERP envelope sender; empty: From
+	SoftBounceLimit int    // campaigns in a row with a soft bounce before bounced
 
 	// Relay webhooks, POST /webhooks/{provider} (webhooks.go).
 	WebhookMailgunKey       string            // secret: never printed
@@ -67,4 +77,10 @@ type Config struct {
 	WebhookSES              string            // on|off
 	WebhookSESTopics        string            // comma-separated SNS topic ARNs
 	Webhooks                web.WebhookConfig // parsed from the settings above
+
+	// Bounce mailbox polled by serve (bounceimap.go).
+	BounceIMAP         string          // imaps://USER@HOST/FOLDER
+	BounceIMAPPassword string          // secret: never printed
+	BouncePoll         time.Duration   // pause between polls
+	BounceMailbox      *mailbox.Config // parsed; nil without --bounce-imap
 }

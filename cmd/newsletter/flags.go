@@ -43,10 +43,13 @@ const (
 	groupWeb                        // web forms
 	groupContent                    // rendering
 	groupFeed                       // the feed as a column source
+	groupProof                      // the author's safety net: proofs
+	groupBounce                     // bounce address and what bounces do
+	groupMailbox                    // serve's IMAP bounce mailbox (bounceimap.go)
 )
 
 // groupAll is every group: the settings a config file may hold.
-const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed
+const groupAll = groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWait | groupWeb | groupContent | groupFeed | groupProof | groupBounce | groupMailbox
 
 var groupTitles = []struct {
 	g     group
@@ -61,6 +64,9 @@ var groupTitles = []struct {
 	{groupWeb, "Web"},
 	{groupContent, "Content"},
 	{groupFeed, "Feed"},
+	{groupProof, "Author's safety net"},
+	{groupBounce, "Bounce"},
+	{groupMailbox, "Bounce mailbox"},
 }
 
 // registerSettings binds the configuration flags of the given groups on fs.
@@ -130,7 +136,15 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
 	str(groupContent, &cfg.ListName, "list-name", "KNIEPUNKT", "list name shown in pages and List-Id")
+	str(groupMailbox, &cfg.BounceIMAP, "bounce-imap", "", "`URL` of the IMAP folder serve takes bounce reports from: imaps://USER@HOST/FOLDER (TLS), imap://… (STARTTLS)")
+	str(groupMailbox, &cfg.BounceIMAPPassword, "bounce-imap-password", "", "password of the --bounce-imap user (secret: never printed)")
+	dur(groupMailbox, &cfg.BouncePoll, "bounce-poll", 5*time.Minute, "pause between polls of --bounce-imap")
 	str(groupFeed, &cfg.Feed, "feed", "", "RSS or Atom feed whose items are columns too: an http(s) URL or a FILE")
+
+	str(groupProof, &cfg.ProofToText, "proof-to", "", "comma-separated addresses that get the proof of each column before its run (empty: no proofs)")
+	dur(groupProof, &cfg.ProofBefore, "proof-before", 24*time.Hour, "how long before the run that sends a column its proof goes out")
+	str(groupBounce, &cfg.BounceAddress, "bounce-address", "", "envelope sender for bounces, local@domain: every mail goes out from local+TAG@domain (VERP); empty: the --from address")
+	num(groupBounce, &cfg.SoftBounceLimit, "soft-bounce-limit", mailer.DefaultSoftBounceLimit, "campaigns in a row with a soft bounce that make an address bounced")
 	return where
 }
 
@@ -378,6 +392,16 @@ func (cfg *Config) finish(groups group) error {
 			}
 		}
 	}
+	if groups&groupMailbox != 0 {
+		if err := cfg.finishBounceIMAP(); err != nil {
+			return err
+		}
+	}
+	if groups&groupProof != 0 {
+		if err := cfg.finishProof(); err != nil {
+			return err
+		}
+	}
 	if groups&groupContent != 0 && cfg.Templates != "" {
 		if fi, err := os.Stat(cfg.Templates); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--templates: %s is not a folder", cfg.Templates)
@@ -386,6 +410,16 @@ func (cfg *Config) finish(groups group) error {
 	if groups&groupFeed != 0 && cfg.Feed != "" {
 		if err := checkFeed(cfg.Feed); err != nil {
 			return err
+		}
+	}
+	if groups&groupBounce != 0 {
+		if cfg.BounceAddress != "" {
+			if _, _, err := mailer.SplitBounceAddress(cfg.BounceAddress); err != nil {
+				return usagef("--bounce-address: %v", err)
+			}
+		}
+		if cfg.SoftBounceLimit < 1 || cfg.SoftBounceLimit > 100 {
+			return usagef("--soft-bounce-limit: must be between 1 and 100, got %d", cfg.SoftBounceLimit)
 		}
 	}
 	if groups&groupContent != 0 && strings.HasPrefix(cfg.Imprint, "@") {

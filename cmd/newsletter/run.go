@@ -32,7 +32,7 @@ func commands() []command {
 	return []command{
 		{
 			name: "serve", summary: "web forms, archive, one-click unsubscribe, confirmation outbox and the weekly scheduler",
-			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupFeed,
+			groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupWeb | groupContent | groupFeed | groupProof | groupBounce | groupMailbox,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				return func(ctx context.Context, env *Env, args []string) error {
 					if err := noArgs(args); err != nil {
@@ -44,7 +44,7 @@ func commands() []command {
 		},
 		{
 			name: "send", summary: "send the new column now (the scheduler's job, at once)", usage: "[--column N] [--to EMAIL] [--dry-run]",
-			groups: groupShared | groupLinks | groupSMTP | groupDelivery | groupWait | groupContent | groupFeed,
+			groups: groupShared | groupLinks | groupSMTP | groupDelivery | groupWait | groupContent | groupFeed | groupBounce,
 			flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 				var o sendOptions
 				fs.IntVar(&o.Column, "column", 0, "send this column number instead of the new one")
@@ -123,7 +123,11 @@ func commands() []command {
 			groups: groupShared,
 			flags:  subscribersFlags,
 		},
+		holdCmd(),
+		releaseCmd(),
+		proofCmd(),
 		backupCmd(),
+		bouncesCmd(),
 	}
 }
 
@@ -139,6 +143,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "newsletter: %s\n", userMessage(ee.err))
+		return ee.code
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -174,8 +183,11 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		rest, err := parseArgs(fs, args[2:], getenv, cfg)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, "Usage: newsletter %s %s\n\n%s.\n", c.name, c.usage, capitalize(c.summary))
-			if c.name == "subscribers" {
+			switch c.name {
+			case "subscribers":
 				fmt.Fprint(stdout, subscribersHelp)
+			case "bounces":
+				fmt.Fprint(stdout, bouncesHelp)
 			}
 			printFlagHelp(stdout, fs, where)
 			return nil

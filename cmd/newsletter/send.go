@@ -48,6 +48,9 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		Location:     cfg.Location,
 		Secret:       app.Key,
 		Logger:       env.Log,
+
+		BounceAddress:   cfg.BounceAddress,
+		SoftBounceLimit: cfg.SoftBounceLimit,
 	}
 	if cfg.DKIMKey != "" {
 		// finish checked that all of DKIM is given, the domain defaulting
@@ -96,6 +99,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 	var runErr error
 	if opts.Column != 0 {
 		c, err := m.StartColumn(ctx, opts.Column)
+		if errors.Is(err, mailer.ErrHeld) {
+			return fmt.Errorf("%w; `newsletter release %d` lets it go", err, opts.Column)
+		}
 		if errors.Is(err, mailer.ErrNoRecipients) {
 			return fmt.Errorf("%w; nothing was started, the column stays new", err)
 		}
@@ -106,6 +112,9 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if res != nil {
 			results = append(results, res)
 		}
+		if errors.Is(err, mailer.ErrHeld) && res != nil {
+			err = nil // held while it ran: res.Held says so below
+		}
 		runErr = err
 	} else {
 		// RunPlan logs unusable column files itself.
@@ -113,6 +122,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		if err != nil {
 			return err
 		}
+		printHeld(env.Stdout, plan)
 		if len(plan.New) == 0 && len(plan.Resume) == 0 {
 			for _, p := range plan.Problems {
 				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
@@ -152,17 +162,35 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		}
 		return smtpAdvice(runErr)
 	}
-	var left []string
+	var left, held []string
 	for _, r := range results {
-		if !r.Finished() {
+		switch {
+		case r.Finished():
+		case r.Held != "":
+			held = append(held, fmt.Sprintf("%d deliveries of column %03d wait: %s; `newsletter release %d` lets them go",
+				r.Counts.Pending, r.Campaign.Number, r.Held, r.Campaign.Number))
+		default:
 			left = append(left, fmt.Sprintf("%d deliveries of column %03d wait for retry (next %s)",
 				r.Counts.Pending, r.Campaign.Number, r.NextRetry.In(env.Cfg.Location).Format("2006-01-02 15:04 MST")))
 		}
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("%s; `newsletter serve` retries them", strings.Join(left, ", "))
+		held = append(held, strings.Join(left, ", ")+"; `newsletter serve` retries them")
+	}
+	if len(held) > 0 {
+		return errors.New(strings.Join(held, "; "))
 	}
 	return nil
+}
+
+// printHeld says which columns a run leaves alone because they are held.
+func printHeld(w io.Writer, plan *mailer.Plan) {
+	for _, c := range plan.Plan.Held {
+		fmt.Fprintln(w, heldLine(c.Number, plan.HeldWhy(c.Number)))
+	}
+	for _, c := range plan.HeldCampaigns {
+		fmt.Fprintln(w, heldCampaignLine(c.Number, plan.HeldWhy(c.Number)))
+	}
 }
 
 // smtpAdvice adds to an error of the SMTP server's configuration the
@@ -276,6 +304,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 	for _, p := range plan.Problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 	}
+	printHeld(w, plan)
 	for _, c := range plan.Resume {
 		if err := describePending(c); err != nil {
 			return err

@@ -74,6 +74,14 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
 	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	// The relays' events and the bounce mailbox go through the same
+	// intake as `bounces ingest`.
+	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
+		BounceAddress: cfg.BounceAddress, SoftBounceLimit: cfg.SoftBounceLimit, Secret: app.Key, Logger: env.Log,
+	})
+	if err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{
 		ListName:       cfg.ListName,
 		Lang:           cfg.Lang,
@@ -88,13 +96,12 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Health:         app.DB,
 		Archive:        archive,
 		Feed:           archive,
+		Holds:          mailer.NewHolds(app.DB, app.Key, cfg.Location),
 		Bodies:         renderer,
 		Metrics:        metrics,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelError)}),
 		Log:            env.Log,
-		// nil intake: a relay's post that passes its check gets 503 and
-		// the relay posts it again later.
-		Webhooks: web.WebhookDeps{Intake: nil}, // merge: wire mailer.Intake
+		Webhooks:       web.WebhookDeps{Intake: intake},
 	})
 	if err != nil {
 		return err
@@ -123,7 +130,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	// HTTP server has drained: a request in flight may still queue a mail.
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
@@ -131,6 +138,13 @@ func serveCommand(ctx context.Context, env *Env) error {
 		}
 	})
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
+	if cfg.BounceMailbox != nil {
+		wg.Go(func() {
+			if err := runBounceMailbox(bgCtx, env.Log, *cfg.BounceMailbox, intake); err != nil {
+				errc <- fmt.Errorf("bounce mailbox: %w", err)
+			}
+		})
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)

@@ -156,6 +156,12 @@ func TestServeSubscribeConfirmAndShutdown(t *testing.T) {
 		t.Fatalf("subscribe: %d\n%s", code, body)
 	}
 	raw := smtpSrv.WaitMail(t, "serve@example.org").Data
+	// The server has the mail; its record (and evidence) follows a moment
+	// later, in the outbox worker's next transaction.
+	testkit.Eventually(t, "the confirmation_sent evidence", func() bool {
+		_, evs := subscriberStatus(t, dbPath, "serve@example.org")
+		return len(evs) == 2
+	})
 	link := testkit.ConfirmLink(t, testkit.MailText(t, raw))
 	if !strings.HasPrefix(link, p.URL+"/confirm?token=") {
 		t.Fatalf("link %s does not use --base-url %s", link, p.URL)

@@ -323,6 +323,7 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 		for _, d := range deliveries {
 			printMailRecord(w, fmt.Sprintf("%03d  %s:", d.Column, esc(d.Subject)), d.State, d.Attempts, d.SentAt, d.MessageID, d.LastReply)
 		}
+		printBounces(w, r.Bounces)
 		return nil
 	case "json":
 		out := struct {
@@ -331,7 +332,8 @@ func showSubscriber(ctx context.Context, env *Env, st *subscribers.Store, log su
 			Requests     []requestOut  `json:"subscribe_requests"`
 			ServiceMails []outboxOut   `json:"service_mails"`
 			Deliveries   []deliveryOut `json:"deliveries"`
-		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, Requests: []requestOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}}
+			Bounces      []bounceOut   `json:"bounces"`
+		}{Subscriber: subscriberJSON(s), Events: []eventOut{}, Requests: []requestOut{}, ServiceMails: []outboxOut{}, Deliveries: []deliveryOut{}, Bounces: bouncesJSON(r.Bounces)}
 		for _, q := range r.Requests {
 			out.Requests = append(out.Requests, requestOut{At: stamp(q.At), Name: q.Name, Lang: q.Lang, Client: q.Client})
 		}

@@ -94,6 +94,8 @@ func TestServeWelcomeMail(t *testing.T) {
 				return
 			}
 			welcome := testkit.ReadMail(t, smtpSrv.WaitMails(t, email, 2)[1].Data)
+			// The server has the mail; its record follows a moment later.
+			testkit.Eventually(t, "the welcome recorded as sent", func() bool { return welcomesFor(t, dbPath, email)["sent"] == 1 })
 			if ws := welcomesFor(t, dbPath, email); len(ws) != 1 || ws["sent"] != 1 {
 				t.Errorf("welcome mails in the outbox: %v, want one, sent", ws)
 			}

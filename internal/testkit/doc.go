@@ -6,10 +6,11 @@
 // ImportSubscribers), peeks at the outbox through what db exports
 // (DueOutbox, OutboxCount, OutboxStates), an SMTP server that fails on
 // demand (StartSMTP, WaitMail, WaitMails) and speaks TLS with a test
-// certificate (ServeTLS, NewCA, SelfSignedCert), a log buffer several
+// certificate (ServeTLS, NewCA, SelfSignedCert), an IMAP server on go-imap's
+// in-memory one (StartIMAP, Contents), a log buffer several
 // goroutines may write (SyncBuffer) and a quiet test logger (Logger),
 // Eventually for polling, reading received mail (ParseMail, MailText,
-// ReadMail, ConfirmLink), and PeakMem for benchmarks.
+// ReadMail, ConfirmLink, HoldLink), and PeakMem for benchmarks.
 //
 // It writes no table itself: everything goes through the exported
 // functions of the package that owns the table, as production code does.

@@ -106,15 +106,29 @@ func findPart(want, contentType, encoding string, body io.Reader) (string, bool,
 	return string(b), err == nil, err
 }
 
-var confirmLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/confirm\?token=[A-Za-z0-9_%-]+`)
+var (
+	confirmLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/confirm\?token=[A-Za-z0-9_%-]+`)
+	holdLinkRE    = regexp.MustCompile(`https?://[^\s"<>]+/hold\?token=[A-Za-z0-9._-]+`)
+)
 
 // ConfirmLink is the confirm link in the text of a confirmation mail (a
 // rendered mail's Text, or MailText of a received one).
 func ConfirmLink(tb testing.TB, text string) string {
 	tb.Helper()
-	link := confirmLinkRE.FindString(text)
+	return findLink(tb, confirmLinkRE, "confirm", text)
+}
+
+// HoldLink is the hold link in the text of a proof mail.
+func HoldLink(tb testing.TB, text string) string {
+	tb.Helper()
+	return findLink(tb, holdLinkRE, "hold", text)
+}
+
+func findLink(tb testing.TB, re *regexp.Regexp, what, text string) string {
+	tb.Helper()
+	link := re.FindString(text)
 	if link == "" {
-		tb.Fatalf("no confirm link in mail:\n%s", text)
+		tb.Fatalf("no %s link in mail:\n%s", what, text)
 	}
 	return link
 }
