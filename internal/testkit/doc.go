@@ -7,7 +7,8 @@
 // (DueOutbox, OutboxCount, OutboxStates), an SMTP server that fails on
 // demand (StartSMTP, WaitMail, WaitMails) and speaks TLS with a test
 // certificate (ServeTLS, NewCA, SelfSignedCert), an IMAP server on go-imap's
-// in-memory one (StartIMAP, Contents), a log buffer several
+// in-memory one (StartIMAP, Contents), a private Postfix that writes real
+// DSNs (StartPostfix, as root with Debian's postfix), a log buffer several
 // goroutines may write (SyncBuffer) and a quiet test logger (Logger),
 // Eventually for polling, reading received mail (ParseMail, MailText,
 // ReadMail, ConfirmLink, HoldLink), and PeakMem for benchmarks.

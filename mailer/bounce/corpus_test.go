@@ -77,6 +77,11 @@ var corpus = []corpusCase{
 	{file: "postfix_moved.eml", format: "rfc3464", events: []string{"hard 5.1.6 w.schulte@umgezogen.example"}},
 	{file: "postfix_rate_limited.eml", format: "rfc3464", events: []string{"soft 4.7.28 erika.m@gmail.com"}},
 	{file: "postfix_old_plain.eml", format: "postfix", events: []string{"hard - lisa.hahn@oldbox.example"}},
+	// Written by Postfix 3.7 itself (TestPostfixEndToEnd in cmd/newsletter,
+	// -postfix-sample), not after its shape: the virtual agent's "unknown
+	// user" for a campaign mail sent with SMTPUTF8, so a
+	// message/global-delivery-status part, to a VERP return path.
+	{file: "postfix_real_unknown_user.eml", format: "rfc3464", events: []string{"hard 5.1.1 carol@readers.test"}},
 	{file: "gmail_over_quota.eml", format: "rfc3464", events: []string{"soft 4.2.2 paula.richter@gmail.com"}},
 	{file: "outlook_mailbox_unavailable.eml", format: "rfc3464", events: []string{"soft 5.5.0 sonnenschein1987@hotmail.example"}},
 	{file: "outlook_disabled.eml", format: "rfc3464", events: []string{"hard 5.2.1 old.account@outlook.example"}},
