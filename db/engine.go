@@ -1,13 +1,9 @@
 package db
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/mattn/go-sqlite3"
 )
 
 // Engine is the database server behind a DB. Store code is written once,
@@ -39,20 +35,6 @@ func EngineOf(dsnOrPath string) Engine {
 		return Postgres
 	}
 	return SQLite
-}
-
-// IsUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
-// constraint failing, on either engine.
-func IsUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-	}
-	return false
 }
 
 // SkipLocked is the locking clause of a claim's SELECT on table (its name
