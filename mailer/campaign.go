@@ -102,17 +102,16 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 	}
 	var id int64
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
-			col.Number, col.TitleLine, col.Subject, col.File, src, tx.NowText())
+		err := tx.QueryRowContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING RETURNING id`,
+			col.Number, col.TitleLine, col.Subject, col.File, src, tx.NowText()).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("column %03d: %w", col.Number, ErrCampaignExists)
+		}
 		if err != nil {
 			return fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("column %03d: %w", col.Number, ErrCampaignExists)
-		}
-		id, _ = res.LastInsertId()
-		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
 			SELECT ?, id, ? FROM subscriber_mailability WHERE mailable ORDER BY id`, id, tx.NowText())
 		if err != nil {
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
@@ -295,6 +294,7 @@ func (cs *CampaignStore) failureReplies(ctx context.Context, campaignID int64, l
 func (cs *CampaignStore) finishIfDone(ctx context.Context, campaignID int64) (bool, error) {
 	var done bool
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
+		done = false // InTx may run this again on PostgreSQL
 		var pending int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state = 'pending'`,
 			campaignID).Scan(&pending); err != nil {

@@ -75,7 +75,7 @@ func (m *Mailer) RunOutbox(ctx context.Context, mails OutboxMails, every time.Du
 // outboxPass claims one batch and sends it; it returns how many it claimed.
 func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpConn) (int, error) {
 	var claims []db.OutboxClaim
-	err := m.db.InTx(ctx, func(tx *db.Tx) error {
+	err := m.db.InLockingTx(ctx, func(tx *db.Tx) error {
 		var err error
 		claims, err = db.ClaimOutbox(ctx, tx, m.owner, m.opts.Lease, outboxBatch)
 		return err

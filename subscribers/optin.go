@@ -175,7 +175,7 @@ func (o *OptIn) subscribeTx(ctx context.Context, tx *db.Tx, email, key string, r
 	if err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
 		VALUES (?, ?, ?, 'pending', ?, ?, ?)
 		ON CONFLICT (email_key) DO UPDATE SET updated_at = excluded.updated_at,
-			status = CASE WHEN status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE status END
+			status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE subscribers.status END
 		RETURNING id, email`, email, key, r.name, r.lang, tx.NowText(), tx.NowText()).Scan(&id, &email); err != nil {
 		return "", fmt.Errorf("add subscriber: %w", err)
 	}

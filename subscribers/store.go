@@ -230,16 +230,15 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		if p.Confirmed {
 			status, confirmedAt = StatusActive, tx.NowText()
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING`,
-			email, key, name, status, p.Lang, tx.NowText(), tx.NowText(), confirmedAt)
+		err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING RETURNING id`,
+			email, key, name, status, p.Lang, tx.NowText(), tx.NowText(), confirmedAt).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrExists
+		}
 		if err != nil {
 			return fmt.Errorf("add subscriber: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrExists
-		}
-		id, _ = res.LastInsertId()
 		ev := p.Evidence
 		if p.Confirmed {
 			ev.ConsentText = p.ConsentNote

@@ -34,7 +34,7 @@ type mailpitProc struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testkit.Main(m) // and stops the test PostgreSQL, if started
 	testMailpit.stop()
 	os.Exit(code)
 }

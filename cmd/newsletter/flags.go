@@ -92,7 +92,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 			where[name] = g
 		}
 	}
-	str(groupShared, &cfg.DB, "db", "newsletter.db", "SQLite database file")
+	str(groupShared, &cfg.DB, "db", "newsletter.db", "SQLite database file, or a postgres:// URL")
 	str(groupShared, &cfg.Columns, "columns", "columns", "folder holding the column files")
 	str(groupShared, &cfg.Config, "config", "", "optional TOML file with settings (keys are flag names)")
 

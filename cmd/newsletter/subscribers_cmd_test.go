@@ -8,18 +8,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"newsletter/internal/testkit"
 )
 
 // cli runs the program like a shell would and returns its output and exit code.
 type cli struct {
 	t   *testing.T
 	dir string
+	db  string // the test database: a file in dir, or a PostgreSQL URL
 	env map[string]string
 }
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	return &cli{t: t, dir: t.TempDir(), db: testkit.NewDBName(t), env: map[string]string{}}
 }
 
 func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int) {
@@ -32,7 +35,7 @@ func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int
 		}
 	}
 	if !hasDB && len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "help" {
-		args = append(args[:len(args):len(args)], "--db", filepath.Join(c.dir, "n.db"))
+		args = append(args[:len(args):len(args)], "--db", c.db)
 	}
 	return runWith(c.env, stdin, args...)
 }

@@ -1,6 +1,8 @@
 // Package testkit is the one set of helpers the tests of every package
-// share: a test database on a real SQLite file with a settable clock
-// (OpenDB, Clock), seeding through the subscribers store (AddSubscribers,
+// share: a test database with a settable clock (OpenDB, Clock) on a real
+// SQLite file, or with NEWSLETTER_TEST_ENGINE=postgres a fresh database on
+// a throw-away PostgreSQL cluster (PostgresURL, TestEngine, SQLiteOnly;
+// TestMain calls Main to stop the cluster), seeding through the subscribers store (AddSubscribers,
 // ImportSubscribers), peeks at the outbox through what db exports
 // (DueOutbox, OutboxCount, OutboxStates) and draining it with the real
 // worker (DrainOutbox), an SMTP server that fails on demand (StartSMTP,

@@ -20,6 +20,7 @@ func DueOutbox(tb testing.TB, d *db.DB) []db.OutboxItem {
 	ctx := context.Background()
 	var items []db.OutboxItem
 	err := d.InTx(ctx, func(tx *db.Tx) error {
+		items = items[:0] // InTx may run this again on PostgreSQL
 		claims, err := db.ClaimOutbox(ctx, tx, "testkit-peek", time.Minute, 1<<20)
 		if err != nil {
 			return err
