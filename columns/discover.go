@@ -24,7 +24,7 @@ func (e *DuplicateError) Error() string {
 
 // Discover parses every *.txt and *.md entry in dir (not hidden ones; the
 // folder is not searched further down) and returns the columns sorted by
-// number. Only regular UTF-8 text files become columns (see ParseFile and
+// number. Only regular UTF-8 text files become columns (see parseFile and
 // Parse): a symbolic link, a folder, a FIFO or binary content named like a
 // column is reported in problems by name, as is a file that fails to parse
 // or shares its number with another file; none of them is used, and the
@@ -44,10 +44,10 @@ func Discover(dir string, loc *time.Location) (cols []*Column, problems []error,
 		if ext != ".txt" && ext != ".md" {
 			continue
 		}
-		// Whatever carries a column's name is checked by ParseFile, which
+		// Whatever carries a column's name is checked by parseFile, which
 		// refuses links, folders, FIFOs and binary content by name: the
 		// author sees why a file is not a column instead of nothing.
-		c, err := ParseFile(filepath.Join(dir, name), loc)
+		c, err := parseFile(filepath.Join(dir, name), loc)
 		if err != nil {
 			problems = append(problems, err)
 			continue

@@ -2,7 +2,7 @@
 // parsers of the author's files, discovery in the columns folder, and the
 // "new" rule that decides what goes out next and says why.
 //
-// A file per concern: column.go (the model), files.go (ParseFile: only
+// A file per concern: column.go (the model), files.go (reading a file: only
 // regular UTF-8 text files are read; links, FIFOs, folders and binary
 // content are refused), parse.go (Parse, and what every format shares),
 // frontmatter.go (the optional YAML header), text.go (the author's

@@ -61,7 +61,7 @@ type Feed struct {
 	problems           []error
 }
 
-var _ Source = (*Feed)(nil)
+var _ Provider = (*Feed)(nil)
 
 // NewFeed returns the feed at src: an http(s) URL or a file path. Nothing
 // is read until Columns. Whether src is usable is the caller's check (the
@@ -286,7 +286,7 @@ func itemOrigin(it *gofeed.Item, position int) string {
 }
 
 // itemColumn turns one item into a column by way of the HTML format: it
-// writes the source a campaign keeps (FeedSource) and parses it, so the
+// writes the source a campaign keeps (feedSource) and parses it, so the
 // column sent now and the one parsed from the campaign later are the same.
 func (f *Feed) itemColumn(feed *gofeed.Feed, it *gofeed.Item, position int, textContent bool) (*Column, error) {
 	origin := itemOrigin(it, position)
@@ -314,11 +314,11 @@ func (f *Feed) itemColumn(feed *gofeed.Feed, it *gofeed.Item, position int, text
 		return nil, &ParseError{File: origin, Msg: "feed item has neither content nor description"}
 	}
 	body = resolveURLs(body, f.baseURL(feed, it))
-	src, err := FeedSource(title, number, itemDate(it), SanitizeHTML(body))
+	src, err := feedSource(title, number, itemDate(it), sanitizeHTML(body))
 	if err != nil {
 		return nil, &ParseError{File: origin, Msg: err.Error()}
 	}
-	c, err := Parse(FeedFileName(number), src, f.opts.Location)
+	c, err := Parse(feedFileName(number), src, f.opts.Location)
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
@@ -330,19 +330,19 @@ func (f *Feed) itemColumn(feed *gofeed.Feed, it *gofeed.Item, position int, text
 	return c, nil
 }
 
-// FeedFileName is the name a feed item's column goes by: the .html
+// feedFileName is the name a feed item's column goes by: the .html
 // extension makes Parse read its source as the HTML format.
-func FeedFileName(number int) string { return fmt.Sprintf("feed-%03d.html", number) }
+func feedFileName(number int) string { return fmt.Sprintf("feed-%03d.html", number) }
 
 // IsFeedFileName reports whether name (a campaign's file) is a feed item's.
 func IsFeedFileName(name string) bool {
 	return strings.HasPrefix(name, "feed-") && strings.HasSuffix(name, ".html") && !strings.ContainsAny(name, `/\`)
 }
 
-// FeedSource writes a column in the HTML format: YAML front matter with
+// feedSource writes a column in the HTML format: YAML front matter with
 // title, number and (when known) date, then body, which should be
 // sanitised already (Parse sanitises it again in any case).
-func FeedSource(title string, number int, date time.Time, body string) ([]byte, error) {
+func feedSource(title string, number int, date time.Time, body string) ([]byte, error) {
 	str := func(v string) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.DoubleQuotedStyle, Tag: "!!str", Value: v}
 	}

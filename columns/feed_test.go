@@ -420,7 +420,7 @@ func TestFeedNameHidesPassword(t *testing.T) {
 	}
 }
 
-// staticSource is a Source with fixed columns, or one that fails.
+// staticSource is a Provider with fixed columns, or one that fails.
 type staticSource struct {
 	cols []*Column
 	err  error
@@ -441,11 +441,11 @@ func TestDecideSources(t *testing.T) {
 		"035-d.txt": colText(35, ""),
 	})
 	item := func(n int) *Column {
-		src, err := FeedSource(fmt.Sprintf("KNIEPUNKT %03d: Aus dem Feed", n), n, time.Time{}, "<p>Text.</p>")
+		src, err := feedSource(fmt.Sprintf("KNIEPUNKT %03d: Aus dem Feed", n), n, time.Time{}, "<p>Text.</p>")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Parse(FeedFileName(n), src, loc)
+		c, err := Parse(feedFileName(n), src, loc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +454,7 @@ func TestDecideSources(t *testing.T) {
 	}
 	feed := staticSource{cols: []*Column{item(31), item(32), item(35)}}
 
-	p, err := DecideSources(context.Background(), dir, loc, []Source{feed}, History{}, now)
+	p, err := DecideSources(context.Background(), dir, loc, []Provider{feed}, History{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func TestDecideSources(t *testing.T) {
 
 	// A feed that cannot be read: nothing is new, and the plan says why.
 	broken := staticSource{err: errors.New("HTTP 500 Internal Server Error")}
-	p, err = DecideSources(context.Background(), dir, loc, []Source{broken}, History{Sent: map[int]bool{30: true}}, now)
+	p, err = DecideSources(context.Background(), dir, loc, []Provider{broken}, History{Sent: map[int]bool{30: true}}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +497,7 @@ func TestDecideSources(t *testing.T) {
 	}
 
 	// No files and an empty feed.
-	p, err = DecideSources(context.Background(), t.TempDir(), loc, []Source{staticSource{}}, History{}, now)
+	p, err = DecideSources(context.Background(), t.TempDir(), loc, []Provider{staticSource{}}, History{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,11 @@ import (
 // campaign, archive page and preview.
 const MaxFileSize = 10 << 20
 
-// ParseFile reads and parses one column file; see Parse. Only a regular
+// parseFile reads and parses one column file; see Parse. Only a regular
 // file is read: a symbolic link, a directory, a FIFO or a device in the
 // columns folder is refused with a *ParseError naming it, so nothing outside
 // the folder (say /etc/shadow) can become a column, and reading never hangs.
-func ParseFile(path string, loc *time.Location) (*Column, error) {
+func parseFile(path string, loc *time.Location) (*Column, error) {
 	data, err := readColumnFile(path)
 	if err != nil {
 		return nil, err

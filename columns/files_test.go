@@ -68,7 +68,7 @@ func TestParseRefusesBinary(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err = ParseFile(path, nil)
+			_, err = parseFile(path, nil)
 			mustRefuse(t, err, tt.file, "not a text file")
 		})
 	}
@@ -100,7 +100,7 @@ func TestParseFileRefusesTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, err = ParseFile(path, nil)
+	_, err = parseFile(path, nil)
 	mustRefuse(t, err, "039-riesig.txt", "larger than 10 MiB")
 
 	big := make([]byte, MaxFileSize+1)

@@ -22,7 +22,7 @@ func TestParseFileRefusesSymlink(t *testing.T) {
 	if err := os.Symlink(secret, link); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ParseFile(link, nil)
+	_, err := parseFile(link, nil)
 	mustRefuse(t, err, "051-x.txt", "symbolic link")
 	if strings.Contains(err.Error(), "root") {
 		t.Errorf("error shows the target's content: %q", err)
@@ -38,7 +38,7 @@ func TestParseFileRefusesSymlink(t *testing.T) {
 	if err := os.Symlink(good, link); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ParseFile(link, nil)
+	_, err = parseFile(link, nil)
 	mustRefuse(t, err, "052-gut.txt", "symbolic link")
 }
 
@@ -55,17 +55,17 @@ func TestParseFileRefusesNonRegular(t *testing.T) {
 	// Reading a FIFO with no writer would block for ever: the check must
 	// come before any open that waits.
 	done := make(chan error, 1)
-	go func() { _, err := ParseFile(fifo, nil); done <- err }()
+	go func() { _, err := parseFile(fifo, nil); done <- err }()
 	select {
 	case err := <-done:
 		mustRefuse(t, err, "053-fifo.txt", "not a regular file")
 	case <-time.After(10 * time.Second):
-		t.Fatal("ParseFile blocks on a FIFO")
+		t.Fatal("parseFile blocks on a FIFO")
 	}
-	_, err := ParseFile(sub, nil)
+	_, err := parseFile(sub, nil)
 	mustRefuse(t, err, "054-ordner.txt", "not a regular file")
 	if _, err := os.Stat("/dev/null"); err == nil {
-		_, err := ParseFile("/dev/null", nil)
+		_, err := parseFile("/dev/null", nil)
 		mustRefuse(t, err, "/dev/null", "not a regular file")
 	}
 }

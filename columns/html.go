@@ -44,9 +44,9 @@ func newHTMLPolicy() *bluemonday.Policy {
 	return p
 }
 
-// SanitizeHTML returns s with everything removed that the column model
+// sanitizeHTML returns s with everything removed that the column model
 // cannot carry or that is unsafe in a mail (see htmlPolicy).
-func SanitizeHTML(s string) string {
+func sanitizeHTML(s string) string {
 	return htmlPolicy.Sanitize(s)
 }
 
@@ -59,7 +59,7 @@ func (p *parser) htmlBody(c *Column, lines []srcLine) (titleParts, error) {
 		src.WriteString(l.text)
 		src.WriteByte('\n')
 	}
-	nodes, err := htmlFragment(SanitizeHTML(src.String()))
+	nodes, err := htmlFragment(sanitizeHTML(src.String()))
 	if err != nil {
 		return titleParts{}, p.errorf(p.fm.endLine+1, "HTML: %v", err)
 	}

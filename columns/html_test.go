@@ -152,18 +152,18 @@ func TestFeedSourceRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.title, func(t *testing.T) {
-			src, err := FeedSource(tt.title, tt.number, tt.date, "<p>Text mit <a href=\"https://example.org/\">Link</a>.</p>")
+			src, err := feedSource(tt.title, tt.number, tt.date, "<p>Text mit <a href=\"https://example.org/\">Link</a>.</p>")
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := Parse(FeedFileName(tt.number), src, loc)
+			a, err := Parse(feedFileName(tt.number), src, loc)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, src)
 			}
 			if a.Number != tt.number || a.TitleLine != oneLine(tt.title) || !a.Date.Equal(tt.date) {
 				t.Errorf("got %d %q %v\n%s", a.Number, a.TitleLine, a.Date, src)
 			}
-			b, err := Parse(FeedFileName(tt.number), append([]byte(nil), a.Source...), loc)
+			b, err := Parse(feedFileName(tt.number), append([]byte(nil), a.Source...), loc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,7 +30,7 @@ func readSample(t testing.TB) []byte {
 }
 
 func TestParseColumnSample(t *testing.T) {
-	c, err := ParseFile("testdata/030-heisse-ki-luft.txt", berlin(t))
+	c, err := parseFile("testdata/030-heisse-ki-luft.txt", berlin(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ type History struct {
 // which columns the next run sends, and why. It is the one place that
 // rule lives; `newsletter columns`, `send` and the scheduler all read it.
 type Plan struct {
-	Dir      string    // the folder the columns came from (DecideFolder), for Why
+	Dir      string    // the folder the columns came from, for Why
 	Columns  []*Column // every usable column, as given (Discover sorts them by number)
 	Problems []error   // the files (and feed items) that were skipped
 	// Sources names the sources beside the folder (DecideSources).
@@ -116,17 +116,12 @@ func Decide(cols []*Column, h History, now time.Time) *Plan {
 	return p
 }
 
-// DecideFolder discovers the columns in dir (see Discover) and applies the
-// "new" rule to them. err is only for a folder that cannot be read; files
-// that cannot be used are in Problems.
-func DecideFolder(dir string, loc *time.Location, h History, now time.Time) (*Plan, error) {
-	return DecideSources(context.Background(), dir, loc, nil, h, now)
-}
-
-// DecideSources is DecideFolder with the columns of sources (the feed)
-// beside the folder's (see DiscoverSources). A source that cannot be read
-// is in Unread, and then nothing is New.
-func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Source, h History, now time.Time) (*Plan, error) {
+// DecideSources discovers the columns in dir and those of sources (the
+// feed) beside them (see DiscoverSources), and applies the "new" rule to
+// them. err is only for a folder that cannot be read; files that cannot be
+// used are in Problems, and a source that cannot be read is in Unread, and
+// then nothing is New.
+func DecideSources(ctx context.Context, dir string, loc *time.Location, sources []Provider, h History, now time.Time) (*Plan, error) {
 	cols, problems, unread, err := DiscoverSources(ctx, dir, loc, sources)
 	if err != nil {
 		return nil, err

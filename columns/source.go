@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// Source is a place columns come from besides the folder: the feed
+// Provider is a place columns come from besides the folder: the feed
 // (*Feed). Its columns join the folder's under the same rules: one column
-// per number, the same "new" rule.
-type Source interface {
+// per number, the same "new" rule. (A Column's Source is its bytes.)
+type Provider interface {
 	// Name says which source it is in messages: "feed https://…".
 	Name() string
 	// Columns reads the source now. problems are single columns that
@@ -22,7 +22,7 @@ type Source interface {
 // SourceError is a source that could not be read this time. While a
 // plan has one, it starts nothing new (see DecideSources).
 type SourceError struct {
-	Source string // Source.Name()
+	Source string // Provider.Name()
 	Err    error
 }
 
@@ -36,7 +36,7 @@ func (e *SourceError) Unwrap() error { return e.Err }
 // them is used. A source that cannot be read is returned in unread; the
 // columns of the folder and the other sources are still returned. err is
 // only for a folder that cannot be read.
-func DiscoverSources(ctx context.Context, dir string, loc *time.Location, sources []Source) (cols []*Column, problems []error, unread []*SourceError, err error) {
+func DiscoverSources(ctx context.Context, dir string, loc *time.Location, sources []Provider) (cols []*Column, problems []error, unread []*SourceError, err error) {
 	cols, problems, err = Discover(dir, loc)
 	if err != nil {
 		return nil, nil, nil, err

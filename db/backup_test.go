@@ -7,55 +7,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"newsletter/db"
+	"newsletter/internal/testkit"
+	"newsletter/subscribers"
 )
 
-// insertSubscribers inserts the addresses with the given status.
-func insertSubscribers(tx *db.Tx, status string, emails ...string) error {
-	for _, email := range emails {
-		if _, err := tx.Exec(`INSERT INTO subscribers (email, email_key, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)`, email, email, status, tx.NowText(), tx.NowText()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addSubscribers inserts n active subscribers named PREFIXi@example.net.
-func addSubscribers(t *testing.T, d *db.DB, prefix string, n int) {
+// subscriberRows is every subscriber with status (empty: all) as
+// "id email", in id order, as the subscribers store lists them.
+func subscriberRows(t *testing.T, d *db.DB, status subscribers.Status) []string {
 	t.Helper()
-	emails := make([]string, n)
-	for i := range emails {
-		emails[i] = fmt.Sprintf("%s%d@example.net", prefix, i)
-	}
-	err := d.InTx(context.Background(), func(tx *db.Tx) error { return insertSubscribers(tx, "active", emails...) })
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// subscriberRows is every subscriber as "id email", in id order.
-func subscriberRows(t *testing.T, d *db.DB, where string) []string {
-	t.Helper()
-	rows, err := d.SQL().Query(`SELECT id, email FROM subscribers WHERE ` + where + ` ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var id int64
-		var email string
-		if err := rows.Scan(&id, &email); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("%d %s", id, email))
-	}
-	if err := rows.Err(); err != nil {
+	err := testkit.NewStore(t, d).List(context.Background(), subscribers.Filter{Status: status}, func(s *subscribers.Subscriber) error {
+		out = append(out, fmt.Sprintf("%d %s", s.ID, s.Email))
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -71,7 +41,7 @@ func newSource(t *testing.T, n int) (dir, src string, d *db.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	addSubscribers(t, d, "leser", n)
+	testkit.ImportSubscribers(t, testkit.NewStore(t, d), "leser", n, subscribers.StatusActive)
 	return dir, src, d
 }
 
@@ -82,23 +52,27 @@ func TestBackupWhileAnotherConnectionWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := subscriberRows(t, d, `email LIKE 'leser%'`)
+	want := subscriberRows(t, d, subscribers.StatusActive)
 
-	// Another connection commits two rows per transaction all the while: a
-	// consistent copy holds an even number of them.
+	// Another connection commits two pending subscribers per transaction
+	// (one import) all the while: a consistent copy holds an even number of
+	// them.
 	w, err := db.Open(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	ws := subscribers.NewStore(w, key)
 	var stop atomic.Bool
 	var commits atomic.Int64
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; !stop.Load(); i++ {
-			err := w.InTx(ctx, func(tx *db.Tx) error {
-				return insertSubscribers(tx, "pending", fmt.Sprintf("w%d-a@example.net", i), fmt.Sprintf("w%d-b@example.net", i))
-			})
+			rows := fmt.Sprintf("email,status\nw%d-a@example.net,pending\nw%d-b@example.net,pending\n", i, i)
+			res, err := ws.Import(ctx, strings.NewReader(rows), subscribers.ImportOptions{}, func(subscribers.ImportProblem) {})
+			if err == nil && res.Added != 2 {
+				err = fmt.Errorf("import added %d of 2", res.Added)
+			}
 			if err != nil {
 				done <- err
 				return
@@ -107,9 +81,7 @@ func TestBackupWhileAnotherConnectionWrites(t *testing.T) {
 		}
 		done <- nil
 	}()
-	for commits.Load() < 20 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "the writer's first 20 transactions", func() bool { return commits.Load() >= 20 })
 
 	for round := range 3 {
 		before := commits.Load()
@@ -132,12 +104,11 @@ func TestBackupWhileAnotherConnectionWrites(t *testing.T) {
 		if err := b.SQL().QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 			t.Errorf("integrity_check: %q, %v", check, err)
 		}
-		var written int
-		b.SQL().QueryRow(`SELECT COUNT(*) FROM subscribers WHERE email LIKE 'w%'`).Scan(&written)
+		written := len(subscriberRows(t, b, subscribers.StatusPending))
 		if written%2 != 0 || written == 0 {
 			t.Errorf("backup holds %d of the writer's rows: a transaction torn apart, or none", written)
 		}
-		if got := subscriberRows(t, b, `email LIKE 'leser%'`); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := subscriberRows(t, b, subscribers.StatusActive); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("backup holds %d subscribers (ids and addresses differ), want %d", len(got), len(want))
 		}
 		// The key signs every unsubscribe link sent so far.
@@ -187,7 +158,7 @@ func TestBackupRefusesOverwriteUnlessReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if got := subscriberRows(t, b, "1"); len(got) != 3 {
+	if got := subscriberRows(t, b, ""); len(got) != 3 {
 		t.Fatalf("replaced backup holds %v", got)
 	}
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,8 +36,9 @@ func ParseTime(s string) (time.Time, error) {
 
 // DB is the application's database handle.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql    *sql.DB
+	engine Engine
+	path   string // the SQLite file; empty on PostgreSQL
 	// writeSlot lets this process's writers queue here instead of in
 	// SQLite's busy handler, which sleeps in growing steps and turns a
 	// burst of writes into long tail latencies. Other processes (a `send`
@@ -61,14 +63,28 @@ var ErrTooNew = errors.New("database was written by a newer version of newslette
 // before it fails with "database is locked".
 const busyTimeout = 10 * time.Second
 
-// Open opens (creating if needed, with PrivateMode) the SQLite database at
-// path and migrates it.
-// The per-connection settings live in the DSN so every pooled connection
-// gets them; the journal mode is the file's own and is set once (useWAL).
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	if path == "" {
+// Open opens the database dsnOrPath names and migrates it: a
+// postgres:// or postgresql:// URL is a PostgreSQL database (which must
+// exist; its tables are created), anything else the path of a SQLite file
+// (created if needed, with PrivateMode).
+func Open(ctx context.Context, dsnOrPath string, opts ...Option) (*DB, error) {
+	if dsnOrPath == "" {
 		return nil, errors.New("database path is empty")
 	}
+	if EngineOf(dsnOrPath) == Postgres {
+		sqlDB, err := openPostgres(ctx, dsnOrPath)
+		if err != nil {
+			return nil, err
+		}
+		return newDB(ctx, sqlDB, Postgres, "", opts)
+	}
+	return openSQLite(ctx, dsnOrPath, opts)
+}
+
+// openSQLite opens the SQLite file at path.
+// The per-connection settings live in the DSN so every pooled connection
+// gets them; the journal mode is the file's own and is set once (useWAL).
+func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("database folder %s: %w", dir, err)
@@ -90,17 +106,22 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{sql: sqlDB, path: path, Now: time.Now, writeSlot: make(chan struct{}, 1)}
-	for _, o := range opts {
-		o(d)
-	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if err := d.useWAL(ctx); err != nil {
+	if err := useWAL(ctx, sqlDB); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return newDB(ctx, sqlDB, SQLite, path, opts)
+}
+
+// newDB wraps an open pool of either engine and migrates it.
+func newDB(ctx context.Context, sqlDB *sql.DB, e Engine, path string, opts []Option) (*DB, error) {
+	d := &DB{sql: sqlDB, engine: e, path: path, Now: time.Now, writeSlot: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(d)
 	}
 	if err := d.migrate(ctx); err != nil {
 		sqlDB.Close()
@@ -138,11 +159,11 @@ func createPrivate(path string) error {
 // deadlock, so two processes opening a new file at the same moment made one
 // of them fail with "database is locked" at once. Here the switch is simply
 // tried again until the busy timeout has passed.
-func (d *DB) useWAL(ctx context.Context) error {
+func useWAL(ctx context.Context, sqlDB *sql.DB) error {
 	deadline := time.Now().Add(busyTimeout)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		var mode string
-		err := d.sql.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		err := sqlDB.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
 		if err == nil {
 			if mode != "wal" {
 				return fmt.Errorf("journal mode is %q, not wal", mode)
@@ -165,7 +186,12 @@ func (d *DB) useWAL(ctx context.Context) error {
 // it, so deleted data leaves the WAL too. It reports false when another
 // connection (say a running `serve`) kept part of the log in use; those
 // frames go at a later checkpoint. It waits at most about two seconds.
+// On PostgreSQL it does nothing and reports true: the server recycles its
+// own log, and erased rows leave the table files with its vacuum.
 func (d *DB) Checkpoint(ctx context.Context) (complete bool, err error) {
+	if d.engine == Postgres {
+		return true, nil
+	}
 	conn, err := d.sql.Conn(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
@@ -185,8 +211,11 @@ func (d *DB) Checkpoint(ctx context.Context) (complete bool, err error) {
 // Close closes the database.
 func (d *DB) Close() error { return d.sql.Close() }
 
-// Path is the file the database lives in.
+// Path is the file the database lives in; empty on PostgreSQL.
 func (d *DB) Path() string { return d.path }
+
+// Engine is the database engine: SQLite or Postgres.
+func (d *DB) Engine() Engine { return d.engine }
 
 // SQL exposes the pool for reads that need no transaction.
 func (d *DB) SQL() *sql.DB { return d.sql }
@@ -201,27 +230,77 @@ func (d *DB) Ping(ctx context.Context) error {
 // row written in it carries the same timestamp.
 type Tx struct {
 	*sql.Tx
-	Now time.Time
+	Now    time.Time
+	engine Engine
 }
 
 // NowText is tx.Now in TimeFormat.
 func (tx *Tx) NowText() string { return FormatTime(tx.Now) }
 
-// InTx runs fn in an immediate (write-locking) transaction and commits when fn
-// returns nil. Taking the write lock at BEGIN avoids SQLITE_BUSY upgrades
-// half-way through. fn must not call InTx itself.
+// Engine is the engine the transaction runs on.
+func (tx *Tx) Engine() Engine { return tx.engine }
+
+// InTx runs fn in a write transaction and commits when fn returns nil. fn
+// must not call InTx itself.
+//
+// On SQLite the transaction is immediate: it takes the write lock at BEGIN,
+// which avoids SQLITE_BUSY upgrades half-way through, and so every write
+// transaction runs alone. On PostgreSQL it is SERIALIZABLE, which gives
+// the stores the same guarantee (the outcome is as if the transactions ran
+// one after another) while they run side by side; one the server aborts
+// because of a concurrent one (serialization failure, deadlock) runs again,
+// so fn may run more than once there: it must do nothing but its work in
+// tx and set its results afresh on each run.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	select {
-	case d.writeSlot <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("wait for the database: %w", ctx.Err())
+	return d.inTx(ctx, sql.LevelSerializable, fn)
+}
+
+// InLockingTx is InTx for a transaction whose statements lock the rows
+// they take themselves (claims with FOR UPDATE SKIP LOCKED): READ COMMITTED
+// on PostgreSQL, so concurrent claimers pass each other's rows by instead
+// of failing serialization; the same immediate transaction as InTx on
+// SQLite.
+func (d *DB) InLockingTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return d.inTx(ctx, sql.LevelReadCommitted, fn)
+}
+
+// pgAttempts bounds how often a PostgreSQL transaction runs again after
+// losing to a concurrent one.
+const pgAttempts = 10
+
+func (d *DB) inTx(ctx context.Context, level sql.IsolationLevel, fn func(tx *Tx) error) error {
+	if d.engine == SQLite {
+		select {
+		case d.writeSlot <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the database: %w", ctx.Err())
+		}
+		defer func() { <-d.writeSlot }()
+		return d.runTx(ctx, nil, fn)
 	}
-	defer func() { <-d.writeSlot }()
-	sqlTx, err := d.sql.BeginTx(ctx, nil)
+	for attempt := 1; ; attempt++ {
+		err := d.runTx(ctx, &sql.TxOptions{Isolation: level}, fn)
+		if err == nil || !pgRetryable(err) || attempt == pgAttempts {
+			return err
+		}
+		// A short random pause, growing, so the transactions that just
+		// collided do not collide again in step.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// runTx runs fn in one transaction.
+func (d *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *Tx) error) error {
+	sqlTx, err := d.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Now: d.Now().UTC()}
+	tx := &Tx{Tx: sqlTx, Now: d.Now().UTC(), engine: d.engine}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err

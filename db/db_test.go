@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,12 +13,12 @@ import (
 
 func TestOpenMigratesAndReopens(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "n.db")
+	path := testkit.NewEmptyDBName(t)
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, err := d.SchemaVersion(ctx)
+	v1, err := db.SchemaVersion(d, ctx)
 	if err != nil || v1 < 1 {
 		t.Fatalf("schema version = %d, %v", v1, err)
 	}
@@ -29,13 +28,14 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer d.Close()
-	v2, _ := d.SchemaVersion(ctx)
+	v2, _ := db.SchemaVersion(d, ctx)
 	if v2 != v1 {
 		t.Fatalf("reopen changed version %d -> %d", v1, v2)
 	}
 }
 
 func TestPragmasOnEveryConnection(t *testing.T) {
+	testkit.SQLiteOnly(t, "PRAGMAs are SQLite's per-connection settings")
 	d := testkit.OpenDB(t, nil)
 	ctx := context.Background()
 	// Hold several connections at once so the pool must open new ones.
@@ -65,7 +65,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 
 func TestRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "n.db")
+	path := testkit.NewEmptyDBName(t)
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestTimeFormatRoundTrip(t *testing.T) {
 // Several processes (serve, a cron send) may open a fresh or upgraded
 // database at the same moment: each migration must still apply once.
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "n.db")
+	path := testkit.NewEmptyDBName(t)
 	errs := make(chan error, 6)
 	for i := 0; i < 6; i++ {
 		go func() {
@@ -161,6 +161,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 }
 
 func TestCheckpointReportsBusyReader(t *testing.T) {
+	testkit.SQLiteOnly(t, "the write-ahead log checkpointed is the SQLite file's")
 	d := testkit.OpenDB(t, nil)
 	ctx := context.Background()
 	if _, err := d.SQL().ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('a', 'b')`); err != nil {

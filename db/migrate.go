@@ -10,7 +10,11 @@ import (
 	"strings"
 )
 
-//go:embed migrations/*.sql
+// Each engine has its own set, side by side: migrations/sqlite and
+// migrations/postgres hold the same versions under the same names, each
+// written in its engine's dialect (a test keeps the two sets in step).
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 type migration struct {
@@ -19,9 +23,12 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations reads migrations/NNNN_name.sql in version order.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+// loadMigrations reads the engine's migrations/ENGINE/NNNN_name.sql in
+// version order. The recorded name is the file name alone, as it was
+// before the sets were split by engine.
+func loadMigrations(e Engine) ([]migration, error) {
+	dir := "migrations/" + e.String()
+	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
@@ -36,7 +43,7 @@ func loadMigrations() ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: bad version: %w", name, err)
 		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+name)
+		body, err := fs.ReadFile(migrationFS, dir+"/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
 		}
@@ -53,16 +60,27 @@ func loadMigrations() ([]migration, error) {
 
 // migrate applies every migration not yet recorded, each in its own
 // transaction together with its record, so a crash never half-applies one.
+// Processes starting at once take turns: on SQLite the immediate
+// transaction's write lock, on PostgreSQL an advisory lock held until the
+// transaction ends (lockSchema), in a READ COMMITTED transaction so the
+// check after the wait sees what the process before has committed.
 func (d *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(d.engine)
 	if err != nil {
 		return err
 	}
-	if _, err := d.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL
-	)`); err != nil {
+	err = d.InLockingTx(ctx, func(tx *Tx) error {
+		if err := lockSchema(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TEXT NOT NULL
+		)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
 	var current int
@@ -80,9 +98,12 @@ func (d *DB) migrate(ctx context.Context) error {
 		if m.version <= current {
 			continue
 		}
-		err := d.InTx(ctx, func(tx *Tx) error {
-			// Another process may have applied it since we looked: the
-			// immediate transaction holds the write lock, so ask again.
+		err := d.InLockingTx(ctx, func(tx *Tx) error {
+			if err := lockSchema(ctx, tx); err != nil {
+				return err
+			}
+			// Another process may have applied it since we looked: we
+			// hold the lock now, so ask again.
 			var done int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
 				return fmt.Errorf("read schema version: %w", err)
@@ -107,8 +128,21 @@ func (d *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// SchemaVersion reports the highest applied migration.
-func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+// lockSchema makes the processes migrating one database take turns. On
+// SQLite the immediate transaction already holds the write lock; on
+// PostgreSQL an advisory lock is taken, freed when the transaction ends.
+func lockSchema(ctx context.Context, tx *Tx) error {
+	if tx.Engine() != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, lockKey("schema migrations")); err != nil {
+		return fmt.Errorf("wait for other processes migrating the database: %w", err)
+	}
+	return nil
+}
+
+// schemaVersion reports the highest applied migration.
+func (d *DB) schemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err

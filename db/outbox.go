@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The outbox kinds: who composes an item's mail depends on its kind.
+// The outbox kinds: who renders an item's mail depends on its kind.
 const (
 	// OutboxKindConfirm is a double opt-in confirmation mail (subscribers).
 	OutboxKindConfirm = "confirm"
@@ -40,15 +40,16 @@ func EnqueueOutbox(ctx context.Context, tx *Tx, it OutboxItem) (int64, error) {
 	if it.SubscriberID != 0 {
 		sub = it.SubscriberID
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, subscriber_id, recipient, payload, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, it.Kind, sub, it.Recipient, it.Payload, tx.NowText(), tx.NowText())
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, subscriber_id, recipient, payload, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, it.Kind, sub, it.Recipient, it.Payload, tx.NowText(), tx.NowText()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", it.Kind, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
-// ErrOutboxCancelled is returned by a composer when the mail is no longer
+// ErrOutboxCancelled is returned by a renderer when the mail is no longer
 // needed (say, the subscriber left before it went out); the item is closed
 // without sending.
 var ErrOutboxCancelled = errors.New("outbox item no longer needed")
@@ -62,12 +63,14 @@ type OutboxClaim struct {
 
 // ClaimOutbox leases up to limit due items to owner until tx.Now+lease. A
 // claimed row's next_attempt_at moves to the lease end, so the item comes due
-// again by itself if the owner dies before marking it.
+// again by itself if the owner dies before marking it. tx should be an
+// InLockingTx: on PostgreSQL concurrent claimers skip each other's rows
+// (SkipLocked); on SQLite the write lock lets one claim at a time.
 func ClaimOutbox(ctx context.Context, tx *Tx, owner string, lease time.Duration, limit int) ([]OutboxClaim, error) {
 	until := FormatTime(tx.Now.Add(lease))
 	rows, err := tx.QueryContext(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?, next_attempt_at = ?
 		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
-			ORDER BY next_attempt_at, id LIMIT ?)
+			ORDER BY next_attempt_at, id LIMIT ?`+tx.SkipLocked("outbox")+`)
 		RETURNING id, kind, COALESCE(subscriber_id, 0), recipient, payload, attempts, created_at`,
 		owner, until, until, tx.NowText(), limit)
 	if err != nil {
@@ -159,7 +162,7 @@ func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
 
 // OutboxDepth counts the items still waiting to go out, per kind (every
 // known kind appears, with 0 when none waits).
-func OutboxDepth(ctx context.Context, d *DB) (map[string]int, error) {
+func (d *DB) OutboxDepth(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{OutboxKindConfirm: 0, OutboxKindWelcome: 0, OutboxKindProof: 0}
 	rows, err := d.sql.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY kind`)
 	if err != nil {

@@ -20,7 +20,7 @@ func TestArchiveShowsWhatWasSent(t *testing.T) {
 	e.writeColumn(31, "Noch nicht gesendet")
 
 	ctx := context.Background()
-	cols, err := NewArchive(e.db, time.UTC, nil).Sent(ctx)
+	cols, err := NewArchive(e.campaigns(), time.UTC, nil).Sent(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestArchiveShowsWhatWasSent(t *testing.T) {
 	if err := os.Remove(filepath.Join(e.dir, "030-kolumne.txt")); err != nil {
 		t.Fatal(err)
 	}
-	cols, err = NewArchive(e.db, time.UTC, nil).Sent(ctx)
+	cols, err = NewArchive(e.campaigns(), time.UTC, nil).Sent(ctx)
 	if err != nil || len(cols) != 1 || cols[0].Title != "Heiße KI-Luft" {
 		t.Fatalf("after deleting the file: %+v, %v", cols, err)
 	}
@@ -43,7 +43,7 @@ func TestArchiveParsesEachCampaignOnce(t *testing.T) {
 	e.addSubscribers("a", 1, subscribers.StatusActive) // a campaign needs a recipient
 	e.start(30)
 	ctx := context.Background()
-	a := NewArchive(e.db, time.UTC, nil)
+	a := NewArchive(e.campaigns(), time.UTC, nil)
 	first, err := a.Sent(ctx)
 	if err != nil || len(first) != 1 {
 		t.Fatalf("%+v, %v", first, err)

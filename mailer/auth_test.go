@@ -33,8 +33,8 @@ func withLogin(password string) func(*Options) {
 }
 
 func TestLoginWithoutTLSIsRefusedClearly(t *testing.T) {
-	for _, mode := range []string{TLSOff, TLSOpportunistic} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []TLSMode{TLSOff, TLSOpportunistic} {
+		t.Run(string(mode), func(t *testing.T) {
 			e := newTestEnv(t)
 			e.srv.AuthUser, e.srv.AuthPassword = "kolumne", testPassword // offers AUTH PLAIN, no STARTTLS
 			e.addSubscribers("a", 5, subscribers.StatusActive)
@@ -130,21 +130,15 @@ func TestServeReportsConfigErrorOnceAndBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	s.Start(runCtx)
-	outboxDone := make(chan struct{})
-	go func() {
-		defer close(outboxDone)
-		m.RunOutbox(runCtx, &fakeOutboxMails{sent: map[int64]string{}}, 5*time.Millisecond)
-	}()
-	testkit.Eventually(t, "a few connection rounds", func() bool {
+	testkit.RunUntil(t, "a few connection rounds", func(ctx context.Context) {
+		s.Start(ctx)
+		m.RunOutbox(ctx, &fakeOutboxMails{sent: map[int64]string{}}, 5*time.Millisecond)
+		s.Stop()
+	}, func() bool {
 		m.sender.outage.mu.Lock()
 		defer m.sender.outage.mu.Unlock()
 		return m.sender.outage.rounds >= 4
 	})
-	cancel()
-	s.Stop()
-	<-outboxDone
 
 	m.sender.outage.mu.Lock()
 	rounds := m.sender.outage.rounds

@@ -102,17 +102,16 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 	}
 	var id int64
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING`,
-			col.Number, col.TitleLine, col.Subject, col.File, src, tx.NowText())
+		err := tx.QueryRowContext(ctx, `INSERT INTO campaigns (column_number, title, subject, file, source, started_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (column_number) DO NOTHING RETURNING id`,
+			col.Number, col.TitleLine, col.Subject, col.File, src, tx.NowText()).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("column %03d: %w", col.Number, ErrCampaignExists)
+		}
 		if err != nil {
 			return fmt.Errorf("start campaign for column %03d: %w", col.Number, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("column %03d: %w", col.Number, ErrCampaignExists)
-		}
-		id, _ = res.LastInsertId()
-		res, err = tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, next_attempt_at)
 			SELECT ?, id, ? FROM subscriber_mailability WHERE mailable ORDER BY id`, id, tx.NowText())
 		if err != nil {
 			return fmt.Errorf("snapshot recipients of column %03d: %w", col.Number, err)
@@ -138,14 +137,34 @@ func (cs *CampaignStore) Start(ctx context.Context, col *columns.Column) (*Campa
 	return c, nil
 }
 
-// source returns the column file's bytes kept when the campaign started;
-// ok is false for a campaign from before they were kept.
-func (cs *CampaignStore) source(ctx context.Context, campaignID int64) (src []byte, ok bool, err error) {
-	err = cs.db.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
+// source returns the column file's bytes kept when the campaign started.
+// Start always keeps them, so a campaign without them is damage.
+func (cs *CampaignStore) source(ctx context.Context, campaignID int64) ([]byte, error) {
+	var src []byte
+	err := cs.db.SQL().QueryRowContext(ctx, `SELECT source FROM campaigns WHERE id = ?`, campaignID).Scan(&src)
 	if err != nil {
-		return nil, false, fmt.Errorf("read campaign source: %w", err)
+		return nil, fmt.Errorf("read campaign source: %w", err)
 	}
-	return src, src != nil, nil
+	if src == nil {
+		return nil, fmt.Errorf("campaign %d has no stored column source: the campaigns table is damaged", campaignID)
+	}
+	return src, nil
+}
+
+// column parses the source kept with campaign c (see source): its column
+// as it was when the campaign started. loc is the time zone of dates
+// written without one. A source that does not parse is a
+// *columns.ParseError.
+func (cs *CampaignStore) column(ctx context.Context, c *Campaign, loc *time.Location) (*columns.Column, error) {
+	src, err := cs.source(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	col, err := columns.Parse(c.File, src, loc)
+	if err != nil {
+		return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
+	}
+	return col, nil
 }
 
 // Find returns the campaign of column number, or ErrNoCampaign.
@@ -246,9 +265,9 @@ type ReplyCount struct {
 	Count int
 }
 
-// FailureReplies groups a campaign's failed deliveries by the server's
+// failureReplies groups a campaign's failed deliveries by the server's
 // reply, most frequent first.
-func (cs *CampaignStore) FailureReplies(ctx context.Context, campaignID int64, limit int) ([]ReplyCount, error) {
+func (cs *CampaignStore) failureReplies(ctx context.Context, campaignID int64, limit int) ([]ReplyCount, error) {
 	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT last_reply, COUNT(*) AS n FROM deliveries
 		WHERE campaign_id = ? AND state = 'failed' GROUP BY last_reply ORDER BY n DESC, last_reply LIMIT ?`,
 		campaignID, limit)
@@ -275,6 +294,7 @@ func (cs *CampaignStore) FailureReplies(ctx context.Context, campaignID int64, l
 func (cs *CampaignStore) finishIfDone(ctx context.Context, campaignID int64) (bool, error) {
 	var done bool
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
+		done = false // InTx may run this again on PostgreSQL
 		var pending int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state = 'pending'`,
 			campaignID).Scan(&pending); err != nil {

@@ -571,6 +571,10 @@ func TestVerdictOf(t *testing.T) {
 		{tpErr(552, "5.2.2 mailbox full"), verdictFailed},
 		{tpErr(554, "5.2.1 mailbox disabled"), verdictBounced},
 		{&senderRefusedError{tpErr(550, "5.1.0 sender rejected")}, verdictFailed},
+		// One hard-bounce rule with bounce reports (mailer/bounce):
+		{tpErr(550, "rejected as spam"), verdictFailed},
+		{tpErr(550, "5.1.10 recipient has a null MX"), verdictBounced},
+		{tpErr(550, "5.4.4 unable to route"), verdictBounced},
 	}
 	for _, tt := range tests {
 		if got, reply := verdictOf(tt.err); got != tt.want {

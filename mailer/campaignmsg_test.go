@@ -59,7 +59,7 @@ func (r campaignRecipient) with(i int) campaignRecipient {
 
 // composeGeneral is the message compose writes for r: go-mail from start
 // to end.
-func composeGeneral(t *testing.T, c *composer, pm PreparedMail, r campaignRecipient) ([]byte, error) {
+func composeGeneral(t *testing.T, c *composer, pm ColumnMail, r campaignRecipient) ([]byte, error) {
 	t.Helper()
 	rm := pm.Personalize(templates.Recipient{Email: r.Email, Name: r.Name, UnsubscribeURL: r.UnsubscribeURL})
 	var buf bytes.Buffer
@@ -73,7 +73,7 @@ func TestCampaignMailIsComposeByteForByte(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		pm   interface {
-			PreparedMail
+			ColumnMail
 			partedMail
 		}
 	}{{"column 030", realPrepared(t)}, {"fake", fakePrepared{&columns.Column{Subject: "KNIEPUNKT 030: Heiße KI-Luft", TitleLine: "KNIEPUNKT 030: Heiße KI-Luft"}}}} {

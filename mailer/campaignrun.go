@@ -114,7 +114,7 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	}
 
 	fl := newInflight()
-	mk := newMarker(m.campaigns, &m.opts, m.owner, func(rec []outcome, err error) {
+	mk := newMarker(m.campaigns, &m.opts, m.retry, m.owner, func(rec []outcome, err error) {
 		n := 0
 		for _, o := range rec {
 			if o.release {
@@ -230,7 +230,7 @@ dispatch:
 	if res.Counts, err = m.campaigns.Counts(bg, c.ID); err != nil {
 		return nil, err
 	}
-	if res.Failures, err = m.campaigns.FailureReplies(bg, c.ID, 10); err != nil {
+	if res.Failures, err = m.campaigns.failureReplies(bg, c.ID, 10); err != nil {
 		return nil, err
 	}
 	if next, ok, err := m.campaigns.nextDue(bg, c.ID); err == nil && ok {
@@ -275,7 +275,7 @@ type connPool struct {
 // stop ends the run with an error: a fatal SMTP configuration problem, or
 // an outage that outlasted the run's wait. A connection that fails while
 // others of the run are open gives its job back for them and pauses.
-func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep PreparedMail, cm *campaignMail, jobs <-chan delivery, mk *marker, stop func(error)) {
+func (m *Mailer) worker(ctx context.Context, pool *connPool, number int, prep ColumnMail, cm *campaignMail, jobs <-chan delivery, mk *marker, stop func(error)) {
 	conn, err := m.sender.newConn(&pool.live)
 	if err != nil {
 		stop(err)
@@ -349,7 +349,7 @@ type deliveryMail struct {
 // composeDelivery composes one delivery into buf: through cw, the
 // campaign's mail encoded once, unless it is nil or a value of this
 // recipient's would break it; else in full.
-func (m *Mailer) composeDelivery(number int, prep PreparedMail, cw *campaignWriter, d delivery, buf *bytes.Buffer) deliveryMail {
+func (m *Mailer) composeDelivery(number int, prep ColumnMail, cw *campaignWriter, d delivery, buf *bytes.Buffer) deliveryMail {
 	msgID := campaignMessageID(m.opts.Secret, number, d.SubscriberID, m.from.domain)
 	unsub := m.unsubscribeURL(d.SubscriberID)
 	if cw != nil {

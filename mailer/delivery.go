@@ -28,14 +28,17 @@ type delivery struct {
 // since the snapshot) are marked skipped in the same transaction instead of
 // being handed out, with the reason subscriber_mailability gives.
 //
-// Claiming is a read and an UPDATE inside one immediate transaction: the
-// write lock is taken at BEGIN (db's _txlock=immediate), so two senders can
-// never claim the same row. A claimed row's next_attempt_at moves to the
-// lease end; if the owner dies, the row simply comes due again.
+// Claiming is a read and an UPDATE inside one transaction, so two senders
+// can never claim the same row: on SQLite the write lock is taken at BEGIN
+// (db's _txlock=immediate); on PostgreSQL the read locks the rows it takes
+// and passes over those another sender is taking (FOR UPDATE SKIP LOCKED,
+// READ COMMITTED), so several senders claim side by side. A claimed row's
+// next_attempt_at moves to the lease end; if the owner dies, the row simply
+// comes due again.
 func (cs *CampaignStore) claim(ctx context.Context, campaignID int64, owner string, lease time.Duration, limit int) ([]delivery, int, error) {
 	var out []delivery
 	skipped := 0
-	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
+	err := cs.db.InLockingTx(ctx, func(tx *db.Tx) error {
 		out, skipped = out[:0], 0
 		// A held campaign hands out nothing: in the claim's own
 		// transaction, so no claim made after a hold commits slips by.
@@ -43,10 +46,10 @@ func (cs *CampaignStore) claim(ctx context.Context, campaignID int64, owner stri
 			return cmp.Or(err, errCampaignHeld)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, COALESCE(d.subscriber_id, 0), d.attempts, COALESCE(d.first_attempt_at, ''),
-				s.id IS NOT NULL, COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.mailable, 0), COALESCE(s.reason, '')
+				s.id IS NOT NULL, COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.mailable, FALSE), COALESCE(s.reason, '')
 			FROM deliveries d LEFT JOIN subscriber_mailability s ON s.id = d.subscriber_id
 			WHERE d.campaign_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
-			ORDER BY d.next_attempt_at, d.id LIMIT ?`, campaignID, tx.NowText(), limit)
+			ORDER BY d.next_attempt_at, d.id LIMIT ?`+tx.SkipLocked("d"), campaignID, tx.NowText(), limit)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
@@ -143,11 +146,11 @@ func (cs *CampaignStore) prepareMarkSent(ctx context.Context) (*sql.Stmt, error)
 
 // record writes a batch of outcomes in one transaction (see writeOutcomes)
 // and returns them as recorded.
-func (cs *CampaignStore) record(ctx context.Context, sent *sql.Stmt, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+func (cs *CampaignStore) record(ctx context.Context, sent *sql.Stmt, owner string, retry retryPolicy, batch []outcome) ([]outcome, error) {
 	var recorded []outcome
 	err := cs.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
-		recorded, err = writeOutcomes(ctx, tx, sent, owner, retryBackoff, retryFor, batch)
+		recorded, err = writeOutcomes(ctx, tx, sent, owner, retry, batch)
 		return err
 	})
 	return recorded, err
@@ -164,8 +167,7 @@ type outcome struct {
 }
 
 // writeOutcomes records a batch of attempts in one transaction. A retry
-// whose next attempt would fall after RetryFor since the first attempt
-// becomes a final failure. It returns the outcomes as recorded (retries
+// that retry gives up on (see retryPolicy.next) becomes a final failure. It returns the outcomes as recorded (retries
 // that gave up turned into failures).
 //
 // The sent rows, nearly all of a batch, are written one by one with
@@ -174,7 +176,7 @@ type outcome struct {
 // which database/sql prepares only once per pooled connection, so a commit
 // costs no SQL compilation for them at all. sent may be nil; the statement
 // is then prepared per row.
-func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string, retryBackoff, retryFor time.Duration, batch []outcome) ([]outcome, error) {
+func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string, retry retryPolicy, batch []outcome) ([]outcome, error) {
 	now := tx.NowText()
 	out := make([]outcome, 0, len(batch))
 	var txSent *sql.Stmt
@@ -188,7 +190,7 @@ func writeOutcomes(ctx context.Context, tx *db.Tx, sent *sql.Stmt, owner string,
 			continue
 		}
 		if o.verdict == verdictRetry {
-			next, giveUp := retryPolicy{retryBackoff, retryFor}.next(tx.Now, o.d.FirstAttempt, o.d.Attempts+1)
+			next, giveUp := retry.next(tx.Now, o.d.FirstAttempt, o.d.Attempts+1)
 			if !giveUp {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = attempts + 1,
 					first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, last_reply = ?, message_id = ?,

@@ -8,8 +8,9 @@
 // connections (dial, TLS, login: smtp.go, auth.go), the outage tracking
 // (outage.go), the rate limit over all connections, and the classification
 // of the server's replies: 2xx sent, 4xx or a failure on the wire
-// temporary, 5xx final, and a 5xx saying the mailbox does not exist (5.1.x,
-// 5.2.1) a hard bounce that marks the subscriber bounced. A connection that
+// temporary, 5xx final, and a 5xx saying the address does not exist or
+// takes no mail (by bounce.ReplyKind, the rule bounce reports are read by
+// too) a hard bounce that marks the subscriber bounced. A connection that
 // cannot be opened is no attempt at any mail: it opens an outage, logged
 // once, and connections are tried again with a backoff shared by all.
 // Messages are composed as bytes (message.go), signed with DKIM when
@@ -28,8 +29,16 @@
 //
 // # Outbox
 //
-// Confirmation mails are queued in the durable outbox (a db table) by the
-// subscribers package; RunOutbox drains it through the same sender.
+// Confirmation mails, and welcome mails after a confirmation, are queued
+// in the durable outbox (a db table) by the subscribers package; RunOutbox
+// drains it through the same sender (outbox.go). subscribers renders the
+// confirmation mails, Welcome the welcome mails (welcome.go).
+//
+// # Archive
+//
+// Archive (archive.go) is every column that has a campaign, as it was
+// sent: parsed once from the source kept with the campaign, for the web
+// archive, its Atom feed and the welcome mail.
 //
 // # Retries
 //

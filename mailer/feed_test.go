@@ -185,7 +185,7 @@ func TestFeedColumnRendersTheSameFromItsCampaign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, err := NewArchive(e.db, e.opts.Location, nil).Sent(ctx)
+	sent, err := NewArchive(e.campaigns(), e.opts.Location, nil).Sent(ctx)
 	if err != nil || len(sent) != 1 {
 		t.Fatalf("archive: %v, %d columns", err, len(sent))
 	}

@@ -22,7 +22,7 @@ type fakeRenderer struct{}
 
 type fakePrepared struct{ c *columns.Column }
 
-func (fakeRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return fakePrepared{c}, nil }
+func (fakeRenderer) Prepare(c *columns.Column) (ColumnMail, error) { return fakePrepared{c}, nil }
 
 // Personalize, Parts and Values are those of a *templates.PreparedMail,
 // so campaigns encode the mail once as they do for the real one.
@@ -136,7 +136,12 @@ func (e *testEnv) writeColumn(number int, title string) string {
 
 func (e *testEnv) column(number int) *columns.Column {
 	e.t.Helper()
-	col, err := columns.ParseFile(filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number)), time.UTC)
+	path := filepath.Join(e.dir, fmt.Sprintf("%03d-kolumne.txt", number))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	col, err := columns.Parse(path, data, time.UTC)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -381,15 +381,10 @@ func TestIntakeOutboxMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
+	testkit.RunUntil(t, "the confirmation mail", func(ctx context.Context) {
 		e.m.RunOutbox(ctx, &fakeOutboxMails{sent: map[int64]string{}}, 10*time.Millisecond)
-		close(done)
-	}()
+	}, func() bool { return len(e.srv.ByRecipient()["neu@example.net"]) > 0 })
 	msg := e.srv.WaitMail(t, "neu@example.net")
-	cancel()
-	<-done
 	if !strings.HasPrefix(msg.From, "bounces+") {
 		t.Fatalf("outbox mail sent from %q", msg.From)
 	}
@@ -572,15 +567,10 @@ func TestIntakeProofBounce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
+	testkit.RunUntil(t, "the proof", func(ctx context.Context) {
 		e.m.RunOutbox(ctx, &fakeOutboxMails{sent: map[int64]string{}}, 10*time.Millisecond)
-		close(done)
-	}()
+	}, func() bool { return len(e.srv.ByRecipient()["autorin@example.org"]) > 0 })
 	msg := e.srv.WaitMail(t, "autorin@example.org")
-	cancel()
-	<-done
 	res := e.ingest(dsn("p1", msg.From, "autorin@example.org", "5.2.2", "x@y"))
 	if res.Kept || res.Applied != 0 || len(res.Lines) != 1 ||
 		res.Lines[0] != "soft 5.2.2 autorin@example.org verp: none: a proof mail, which goes to no subscriber" {

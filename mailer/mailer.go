@@ -16,15 +16,15 @@ import (
 	"newsletter/templates"
 )
 
-// PreparedMail is a column rendered once for a campaign and personalised
+// ColumnMail is a column rendered once for a campaign and personalised
 // per recipient; *templates.PreparedMail is one.
-type PreparedMail interface {
+type ColumnMail interface {
 	Personalize(templates.Recipient) templates.RenderedMail
 }
 
 // Renderer renders a column once per campaign.
 type Renderer interface {
-	Prepare(c *columns.Column) (PreparedMail, error)
+	Prepare(c *columns.Column) (ColumnMail, error)
 }
 
 // TemplateRenderer adapts the templates package's renderer.
@@ -32,7 +32,7 @@ func TemplateRenderer(r *templates.MailRenderer) Renderer { return templateRende
 
 type templateRenderer struct{ r *templates.MailRenderer }
 
-func (t templateRenderer) Prepare(c *columns.Column) (PreparedMail, error) { return t.r.Prepare(c) }
+func (t templateRenderer) Prepare(c *columns.Column) (ColumnMail, error) { return t.r.Prepare(c) }
 
 // Mailer sends campaigns and outbox mails. One per process: its lease
 // owner id tells this process's claims apart from every other sender's.
@@ -45,7 +45,7 @@ type Mailer struct {
 	composer *composer
 	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
 	verp     *verp       // return paths with --bounce-address; nil without
-	retry    retryPolicy // of outbox items; the marker applies it to deliveries
+	retry    retryPolicy // the one retry policy: outbox items and deliveries
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics
@@ -127,16 +127,5 @@ func (m *Mailer) loadColumn(ctx context.Context, c *Campaign) (*columns.Column, 
 	if c.Column != nil {
 		return c.Column, nil
 	}
-	src, ok, err := m.campaigns.source(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("campaign of column %03d has no stored source", c.Number)
-	}
-	col, err := columns.Parse(c.File, src, m.opts.Location)
-	if err != nil {
-		return nil, fmt.Errorf("campaign of column %03d: stored source: %w", c.Number, err)
-	}
-	return col, nil
+	return m.campaigns.column(ctx, c, m.opts.Location)
 }

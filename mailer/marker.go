@@ -19,13 +19,12 @@ const markBatch = 200
 // meanwhile), so after a kill -9 at most one accepted-but-unrecorded
 // message per connection is sent again, with the same Message-ID.
 type marker struct {
-	store    *CampaignStore
-	owner    string
-	backoff  time.Duration
-	retryFor time.Duration
-	log      *slog.Logger
-	in       chan outcome
-	sent     *sql.Stmt // markSentSQL, prepared once; nil if that failed
+	store *CampaignStore
+	owner string
+	retry retryPolicy
+	log   *slog.Logger
+	in    chan outcome
+	sent  *sql.Stmt // markSentSQL, prepared once; nil if that failed
 	// committed is called after each batch with the outcomes as recorded,
 	// or with the batch as handed in and the error when it could not be
 	// written.
@@ -36,9 +35,9 @@ type marker struct {
 	linger    time.Duration // how long to wait for them
 }
 
-func newMarker(store *CampaignStore, o *Options, owner string, committed func([]outcome, error)) *marker {
+func newMarker(store *CampaignStore, o *Options, retry retryPolicy, owner string, committed func([]outcome, error)) *marker {
 	mk := &marker{
-		store: store, owner: owner, backoff: o.RetryBackoff, retryFor: o.RetryFor,
+		store: store, owner: owner, retry: retry,
 		log: o.Logger, in: make(chan outcome, 2*markBatch), committed: committed, done: make(chan struct{}),
 		hurry:  make(chan struct{}, 1),
 		expect: o.Workers, linger: 500 * time.Microsecond,
@@ -142,7 +141,7 @@ func (mk *marker) flush(batch []outcome) {
 	var recorded []outcome
 	var err error
 	for try := 0; try < 5; try++ {
-		recorded, err = mk.store.record(ctx, mk.sent, mk.owner, mk.backoff, mk.retryFor, batch)
+		recorded, err = mk.store.record(ctx, mk.sent, mk.owner, mk.retry, batch)
 		if err == nil {
 			break
 		}

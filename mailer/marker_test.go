@@ -36,7 +36,7 @@ func TestWriteOutcomesMarksSent(t *testing.T) {
 			batch = append(batch, outcome{d: d, verdict: verdictSent, reply: reply, messageID: "m" + string(rune('0'+d.ID%10))})
 		}
 		err := e.db.InTx(ctx, func(tx *db.Tx) error {
-			_, err := writeOutcomes(ctx, tx, stmt, "me", time.Minute, time.Hour, batch)
+			_, err := writeOutcomes(ctx, tx, stmt, "me", retryPolicy{backoff: time.Minute, giveUpAfter: time.Hour}, batch)
 			return err
 		})
 		if err != nil {
@@ -93,7 +93,7 @@ func TestMarkerWritesWhenAWorkerWaits(t *testing.T) {
 	}
 	o := e.opts
 	o.Workers = 8
-	mk := newMarker(e.campaigns(), &o, "me", nil)
+	mk := newMarker(e.campaigns(), &o, retryPolicy{backoff: time.Minute, giveUpAfter: time.Hour}, "me", nil)
 	defer mk.close()
 	mk.linger = time.Hour // only a waiting worker can end the batch
 	done := mk.add(outcome{d: claimed[0], verdict: verdictSent, reply: "250 ok"})

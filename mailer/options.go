@@ -14,19 +14,32 @@ import (
 	"newsletter/columns"
 )
 
-// TLS modes of Options.SMTPTLS.
+// TLSMode is how connections to the SMTP server are encrypted
+// (Options.SMTPTLS): one of the TLS* constants; TLSOpportunistic if empty.
+type TLSMode string
+
+// The TLS modes.
 const (
-	TLSOff = "off" // plain text, never STARTTLS
+	TLSOff TLSMode = "off" // plain text, never STARTTLS
 	// TLSOpportunistic encrypts whenever the server offers STARTTLS and
 	// does not require its certificate to verify: opportunistic security
 	// (RFC 7435), Postfix's "may" level. A self-signed certificate, as a
 	// stock Debian Postfix has, still beats plain text against a passive
 	// listener. A password is sent over it only when the certificate does
 	// verify (see login).
-	TLSOpportunistic = "opportunistic"
-	TLSStartTLS      = "starttls" // STARTTLS required, certificate verified
-	TLSImplicit      = "tls"      // TLS from the first byte (port 465), certificate verified
+	TLSOpportunistic TLSMode = "opportunistic"
+	TLSStartTLS      TLSMode = "starttls" // STARTTLS required, certificate verified
+	TLSImplicit      TLSMode = "tls"      // TLS from the first byte (port 465), certificate verified
 )
+
+// Valid reports whether m is one of the TLS modes.
+func (m TLSMode) Valid() bool {
+	switch m {
+	case TLSOff, TLSOpportunistic, TLSStartTLS, TLSImplicit:
+		return true
+	}
+	return false
+}
 
 // Options configures a Mailer. The zero values of the tuning fields get
 // sensible defaults from New.
@@ -34,7 +47,7 @@ type Options struct {
 	SMTPAddr     string // host:port
 	SMTPUser     string // SMTP AUTH only when set
 	SMTPPassword string // secret: never logged, never in an error
-	SMTPTLS      string // one of the TLS* constants; default opportunistic
+	SMTPTLS      TLSMode
 	// RootCAs are the authorities a server certificate must chain to:
 	// nil means the system's. A private relay's CA goes here.
 	RootCAs     *x509.CertPool
@@ -74,7 +87,7 @@ type Options struct {
 	// Feed, when set, is read on every Plan and FindColumn: its items are
 	// columns beside the folder's (--feed). One Feed for the process's
 	// life, so its conditional GET can spare unchanged feeds.
-	Feed columns.Source
+	Feed columns.Provider
 
 	// Secret keys the Message-ID hash and the VERP tags (the installation
 	// secret).
@@ -143,9 +156,7 @@ func (o *Options) setDefaults() {
 // and refuses what it cannot send with. Validating the settings as a user
 // gives them is the caller's business (the command line does it).
 func (o *Options) check() (fromAddress, error) {
-	switch o.SMTPTLS {
-	case TLSOff, TLSOpportunistic, TLSStartTLS, TLSImplicit:
-	default:
+	if !o.SMTPTLS.Valid() {
 		return fromAddress{}, fmt.Errorf("SMTP TLS mode %q: want off, opportunistic, starttls or tls", o.SMTPTLS)
 	}
 	a, err := mail.ParseAddress(o.From)

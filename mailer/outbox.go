@@ -13,11 +13,11 @@ import (
 
 // OutboxMails provides the mails to send for outbox items:
 // subscribers.OptIn for confirmation mails, Welcome for welcome mails,
-// Proofs for the author's proofs, OutboxByKind for all of them. ComposeOutbox returning db.ErrOutboxCancelled
+// Proofs for the author's proofs, OutboxByKind for all of them. RenderOutbox returning db.ErrOutboxCancelled
 // closes the item without sending. OutboxSent runs in the transaction that
 // marks the item sent (to record consent evidence).
 type OutboxMails interface {
-	ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
+	RenderOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error)
 	OutboxSent(ctx context.Context, tx *db.Tx, it db.OutboxItem, messageID string) error
 }
 
@@ -75,7 +75,7 @@ func (m *Mailer) RunOutbox(ctx context.Context, mails OutboxMails, every time.Du
 // outboxPass claims one batch and sends it; it returns how many it claimed.
 func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpConn) (int, error) {
 	var claims []db.OutboxClaim
-	err := m.db.InTx(ctx, func(tx *db.Tx) error {
+	err := m.db.InLockingTx(ctx, func(tx *db.Tx) error {
 		var err error
 		claims, err = db.ClaimOutbox(ctx, tx, m.owner, m.opts.Lease, outboxBatch)
 		return err
@@ -114,20 +114,20 @@ func (m *Mailer) sendClaims(ctx context.Context, mails OutboxMails, conn **smtpC
 	return nil
 }
 
-// sendOutboxItem composes, sends and records one item. The error is only
+// sendOutboxItem renders, sends and records one item. The error is only
 // for a fatal SMTP configuration problem or a server that cannot be
 // reached (no attempt is counted then); the item is then given back.
 func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **smtpConn, c db.OutboxClaim) error {
 	it := c.Item
 	bg := context.WithoutCancel(ctx)
-	rm, err := mails.ComposeOutbox(ctx, it)
+	rm, err := mails.RenderOutbox(ctx, it)
 	if errors.Is(err, db.ErrOutboxCancelled) {
 		m.outboxWrite(bg, func(tx *db.Tx) error { return db.MarkOutboxFailed(bg, tx, it.ID, "cancelled: no longer needed", false) })
 		return nil
 	}
 	if err != nil {
-		m.log.Error("outbox: compose failed", "item", it.ID, "kind", it.Kind, "err", err)
-		m.outboxRetry(bg, c, "compose failed: "+oneLine(err.Error()))
+		m.log.Error("outbox: render failed", "item", it.ID, "kind", it.Kind, "err", err)
+		m.outboxRetry(bg, c, "render failed: "+oneLine(err.Error()))
 		return nil
 	}
 	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)

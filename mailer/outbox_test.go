@@ -20,7 +20,7 @@ type fakeOutboxMails struct {
 	sent map[int64]string // outbox id -> message id
 }
 
-func (f *fakeOutboxMails) ComposeOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+func (f *fakeOutboxMails) RenderOutbox(_ context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
 	if strings.HasPrefix(it.Recipient, "cancel") {
 		return templates.RenderedMail{}, db.ErrOutboxCancelled
 	}
@@ -72,18 +72,7 @@ func TestOutboxWorker(t *testing.T) {
 	}
 	oc := &fakeOutboxMails{sent: map[int64]string{}}
 	m := e.mailer()
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(wctx, oc, 20*time.Millisecond)
-	}()
-	testkit.Eventually(t, "the outbox to drain", func() bool {
-		n, err := db.OutboxDepth(ctx, e.db)
-		return err == nil && n[db.OutboxKindConfirm] == 0
-	})
-	cancel()
-	<-done
+	testkit.DrainOutbox(t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, oc, 20*time.Millisecond) })
 
 	states := map[string]string{}
 	for _, id := range all {

@@ -43,7 +43,7 @@ type ProofOptions struct {
 var _ OutboxMails = (*Proofs)(nil)
 
 // NewProofs returns the proofs of m's columns. With no address in
-// opts.To it queues none but still composes those queued before.
+// opts.To it queues none but still renders those queued before.
 func (m *Mailer) NewProofs(opts ProofOptions) (*Proofs, error) {
 	switch {
 	case opts.Before <= 0:
@@ -204,7 +204,7 @@ func (p *Proofs) SendNow(ctx context.Context, t ProofTarget) (QueuedProof, map[i
 }
 
 // proofPayload is what a proof's outbox row carries (no token: the hold
-// link is made when the mail is composed).
+// link is made when the mail is rendered).
 type proofPayload struct {
 	Column     int    `json:"column"`
 	Hash       string `json:"hash"`
@@ -292,11 +292,11 @@ func (m *Mailer) proofUnsubscribeURL() string {
 	return strings.TrimRight(m.opts.BaseURL, "/") + "/unsubscribe?token=PROOF"
 }
 
-// ComposeOutbox renders a queued proof: the column as it was when the
+// RenderOutbox renders a queued proof: the column as it was when the
 // proof was queued, rendered and personalised as for a subscriber (with
 // the placeholder unsubscribe link), under the banner. A column whose
 // campaign has finished meanwhile needs no proof: db.ErrOutboxCancelled.
-func (p *Proofs) ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+func (p *Proofs) RenderOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
 	if it.Kind != db.OutboxKindProof {
 		return templates.RenderedMail{}, fmt.Errorf("outbox item %d: kind %q is not a proof", it.ID, it.Kind)
 	}

@@ -317,12 +317,8 @@ func TestProofSurvivesOutage(t *testing.T) {
 	}
 	// A fresh mailer: the failed one waits out its outage backoff.
 	m := e.mailer()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); m.RunOutbox(runCtx, e.proofs, 20*time.Millisecond) }()
-	testkit.Eventually(t, "both proofs", func() bool { return e.srv.Count() == 2 })
-	cancel()
-	<-done
+	testkit.RunUntil(t, "both proofs", func(ctx context.Context) { m.RunOutbox(ctx, e.proofs, 20*time.Millisecond) },
+		func() bool { return e.srv.Count() == 2 })
 }
 
 func TestProofTarget(t *testing.T) {

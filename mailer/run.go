@@ -43,11 +43,22 @@ func (m *Mailer) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := HistoryOf(camps)
-	if h.Held, err = m.holds.Words(ctx); err != nil {
-		return nil, err
+	return PlanColumns(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), camps, m.holds, m.db.Now())
+}
+
+// PlanColumns is Mailer.Plan for the commands that read the columns but
+// send nothing (`columns`, `preview`): it discovers the columns of dir and
+// sources (the feed) and decides, given camps (CampaignStore.List) and
+// holds (nil: none), what a run would send at now.
+func PlanColumns(ctx context.Context, dir string, loc *time.Location, sources []columns.Provider, camps []*Campaign, holds *Holds, now time.Time) (*Plan, error) {
+	h := historyOf(camps)
+	if holds != nil {
+		var err error
+		if h.Held, err = holds.Words(ctx); err != nil {
+			return nil, err
+		}
 	}
-	cp, err := columns.DecideSources(ctx, m.opts.ColumnsDir, m.opts.Location, m.sources(), h, m.db.Now())
+	cp, err := columns.DecideSources(ctx, dir, loc, sources, h, now)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +83,8 @@ func (p *Plan) HeldWhy(number int) string {
 	return why
 }
 
-// HistoryOf is what the campaigns tell the columns' "new" rule.
-func HistoryOf(camps []*Campaign) columns.History {
+// historyOf is what the campaigns tell the columns' "new" rule.
+func historyOf(camps []*Campaign) columns.History {
 	h := columns.History{Sent: map[int]bool{}, Sending: map[int]bool{}}
 	for _, c := range camps {
 		h.Sent[c.Number] = true
@@ -274,11 +285,11 @@ func (m *Mailer) FindColumn(ctx context.Context, number int) (*columns.Column, e
 }
 
 // sources are where columns come from besides the folder.
-func (m *Mailer) sources() []columns.Source {
+func (m *Mailer) sources() []columns.Provider {
 	if m.opts.Feed == nil {
 		return nil
 	}
-	return []columns.Source{m.opts.Feed}
+	return []columns.Provider{m.opts.Feed}
 }
 
 // where names the places columns come from, for messages.

@@ -72,10 +72,34 @@ func (s *Scheduler) Stop() {
 	s.wg.Wait()
 }
 
+// schedulerLock names the lock that lets one instance at a time run the
+// scheduled job when several share a PostgreSQL database.
+const schedulerLock = "scheduled job"
+
 func (s *Scheduler) job() {
 	if s.ctx.Err() != nil {
 		return
 	}
+	// Several instances on one PostgreSQL database fire at the same time;
+	// one runs the job, the others leave it (on SQLite the lock is always
+	// granted). Starting a campaign is safe regardless (one per column,
+	// ever); the lock saves the others the work and the noise.
+	lock, ok, err := s.m.db.TryJobLock(s.ctx, schedulerLock)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.m.log.Error("scheduled run", "err", err)
+		}
+		return
+	}
+	if !ok {
+		s.m.log.Info("scheduled run skipped: another instance is running it")
+		return
+	}
+	defer func() {
+		if err := lock.Unlock(s.ctx); err != nil {
+			s.m.log.Warn("scheduled run: releasing its lock", "err", err)
+		}
+	}()
 	results, err := s.m.RunDue(s.ctx, RunOptions{})
 	switch {
 	case err == nil || s.ctx.Err() != nil:

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
-	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"newsletter/mailer/bounce"
 
 	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/time/rate"
@@ -150,11 +151,10 @@ const (
 	verdictBounced         // 5xx saying the mailbox does not exist: also mark the subscriber
 )
 
-var enhancedCodeRE = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
-
 // verdictOf classifies a send error into a verdict and the reply to record:
 // 2xx sent, 4xx and failures on the wire temporary, 5xx final, and a 5xx
-// saying the mailbox does not exist a hard bounce.
+// that bounce.ReplyKind calls hard (the address does not exist or takes no
+// mail) a hard bounce.
 //
 // go-mail's SendError.IsTemp looks only at the first digit, so an error
 // without any SMTP code (network, timeout, EOF) would count as permanent
@@ -176,7 +176,7 @@ func verdictOf(err error) (verdict, string) {
 	switch {
 	case code >= 500 && code < 600:
 		var sre *senderRefusedError
-		if !errors.As(err, &sre) && isHardBounce(code, reply) {
+		if !errors.As(err, &sre) && bounce.ReplyKind(reply) == bounce.Hard {
 			return verdictBounced, reply
 		}
 		return verdictFailed, reply
@@ -184,16 +184,4 @@ func verdictOf(err error) (verdict, string) {
 		// 4xx, no code at all, or a code outside the SMTP error classes.
 		return verdictRetry, reply
 	}
-}
-
-// isHardBounce reports whether a 5xx reply says the mailbox does not exist
-// (RFC 3463 5.1.x address status, 5.2.1 disabled mailbox, or a bare 550/551/553
-// without an enhanced code). Policy rejections (5.7.x) and full mailboxes are
-// failures for this mail but no reason to drop the subscriber.
-func isHardBounce(code int, reply string) bool {
-	m := enhancedCodeRE.FindStringSubmatch(reply)
-	if m == nil {
-		return code == 550 || code == 551 || code == 553
-	}
-	return m[1] == "5" && (m[2] == "1" || (m[2] == "2" && m[3] == "1"))
 }

@@ -104,6 +104,28 @@ func TestResumeWorksWithTheColumnFileDeleted(t *testing.T) {
 	checkAllGot(t, e, n, "KNIEPUNKT 031: Hei")
 }
 
+// A campaign without its stored source is damage, not an old campaign to
+// read from the file: the run says so and sends nothing.
+func TestCampaignWithoutSourceIsRefused(t *testing.T) {
+	e := newTestEnv(t)
+	e.addSubscribers("a", 3, subscribers.StatusActive)
+	c := e.start(31)
+	if _, err := e.db.SQL().Exec(`UPDATE campaigns SET source = NULL WHERE id = ?`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.campaigns().FindByID(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.mailer().RunCampaign(context.Background(), stored, RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no stored column source") {
+		t.Fatalf("err = %v, want the missing source named", err)
+	}
+	if got := len(e.srv.Messages()); got != 0 {
+		t.Errorf("%d messages sent", got)
+	}
+}
+
 func TestRunDueErrorIsOneLine(t *testing.T) {
 	e := newTestEnv(t)
 	e.addSubscribers("a", 2, subscribers.StatusActive)
@@ -131,7 +153,7 @@ type recordingRenderer struct {
 	cols []*columns.Column
 }
 
-func (r *recordingRenderer) Prepare(c *columns.Column) (PreparedMail, error) {
+func (r *recordingRenderer) Prepare(c *columns.Column) (ColumnMail, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cols = append(r.cols, c)
@@ -162,7 +184,7 @@ func TestRunPlanSendsTheColumnThePlanParsed(t *testing.T) {
 	if len(rec.cols) != 1 || rec.cols[0] != p.New[0] {
 		t.Errorf("rendered %d columns, want the plan's one, not one parsed again", len(rec.cols))
 	}
-	src, _, err := e.campaigns().source(ctx, results[0].Campaign.ID)
+	src, err := e.campaigns().source(ctx, results[0].Campaign.ID)
 	if err != nil || !bytes.Equal(src, p.New[0].Source) {
 		t.Errorf("stored source %q (%v), want the bytes the plan parsed", src, err)
 	}

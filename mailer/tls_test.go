@@ -55,8 +55,8 @@ func TestOpportunisticEncryptsWithSelfSignedCertificate(t *testing.T) {
 // starttls and tls verify the certificate: a private relay's CA is refused
 // until it is trusted (RootCAs, from --smtp-ca), then mail goes out.
 func TestVerifyingModesNeedTheCA(t *testing.T) {
-	for _, mode := range []string{TLSStartTLS, TLSImplicit} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []TLSMode{TLSStartTLS, TLSImplicit} {
+		t.Run(string(mode), func(t *testing.T) {
 			e := newTestEnv(t)
 			ca := testkit.NewCA(t)
 			e.srv.ServeTLS(t, ca.Issue(t, "127.0.0.1", "localhost"), mode == TLSImplicit)

@@ -12,34 +12,16 @@ import (
 	"newsletter/templates"
 )
 
-// drainOutbox runs the outbox worker until nothing is pending.
-func drainOutbox(t testing.TB, e *testEnv, m *Mailer, mails OutboxMails) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(ctx, mails, 10*time.Millisecond)
-	}()
-	testkit.Eventually(t, "the outbox to drain", func() bool {
-		var n int
-		err := e.db.SQL().QueryRow(`SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
-		return err == nil && n == 0
-	})
-	cancel()
-	<-done
-}
-
 func (e *testEnv) enqueue(kind string, id int64) int64 {
 	e.t.Helper()
+	sub, err := e.store.FindByID(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	var oid int64
-	err := e.db.InTx(context.Background(), func(tx *db.Tx) error {
-		var email string
-		if err := tx.QueryRow(`SELECT email FROM subscribers WHERE id = ?`, id).Scan(&email); err != nil {
-			return err
-		}
+	err = e.db.InTx(context.Background(), func(tx *db.Tx) error {
 		var err error
-		oid, err = db.EnqueueOutbox(context.Background(), tx, db.OutboxItem{Kind: kind, SubscriberID: id, Recipient: email})
+		oid, err = db.EnqueueOutbox(context.Background(), tx, db.OutboxItem{Kind: kind, SubscriberID: id, Recipient: sub.Email})
 		return err
 	})
 	if err != nil {
@@ -55,7 +37,7 @@ func TestWelcomeMail(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		mode     string
+		mode     WelcomeMode
 		sent     []int  // columns with a campaign
 		lang     string // the subscriber's
 		status   subscribers.Status
@@ -88,21 +70,29 @@ func TestWelcomeMail(t *testing.T) {
 			for _, n := range tc.sent {
 				e.start(n)
 			}
-			id := e.addSubscribers("w", 1, tc.status)[0]
-			if _, err := e.db.SQL().Exec(`UPDATE subscribers SET lang = ? WHERE id = ?`, tc.lang, id); err != nil {
+			ctx := context.Background()
+			w0, err := e.store.Add(ctx, subscribers.AddParams{Email: "w0@example.net", Name: "Leserin w0", Lang: tc.lang, Confirmed: true, ConsentNote: "test"})
+			if err != nil {
 				t.Fatal(err)
+			}
+			id := w0.ID
+			if tc.status == subscribers.StatusUnsubscribed {
+				if _, err := e.store.Unsubscribe(ctx, id, subscribers.Evidence{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			pending := e.addSubscribers("p", 1, subscribers.StatusPending)[0]
 			wid := e.enqueue(db.OutboxKindWelcome, id)
 			e.enqueue(db.OutboxKindConfirm, pending)
 
 			m := e.mailer()
-			w, err := m.NewWelcome(tc.mode, NewArchive(e.db, time.UTC, nil), welcome)
+			w, err := m.NewWelcome(tc.mode, NewArchive(e.campaigns(), time.UTC, nil), welcome)
 			if err != nil {
 				t.Fatal(err)
 			}
 			confirm := &fakeOutboxMails{sent: map[int64]string{}}
-			drainOutbox(t, e, m, OutboxByKind{db.OutboxKindConfirm: confirm, db.OutboxKindWelcome: w})
+			mails := OutboxByKind{db.OutboxKindConfirm: confirm, db.OutboxKindWelcome: w}
+			testkit.DrainOutbox(t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, mails, 10*time.Millisecond) })
 
 			got := e.srv.ByRecipient()
 			// The confirmation mail goes through the same worker, and

@@ -157,15 +157,14 @@ func ApplyBounce(ctx context.Context, tx *db.Tx, ev BounceEvent, rules BounceRul
 			}
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO bounce_events (at, subscriber_id, address, kind, status, diagnostic,
+	err = tx.QueryRowContext(ctx, `INSERT INTO bounce_events (at, subscriber_id, address, kind, status, diagnostic,
 			campaign_id, column_number, mail, source, identified_by, effect, report_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		tx.NowText(), ev.SubscriberID, ev.Address, ev.Kind, ev.Status, ev.Diagnostic,
-		nullID(ev.CampaignID), nullInt(ev.Column), ev.Mail, ev.Source, ev.IdentifiedBy, ev.Effect, ev.ReportKey)
+		nullID(ev.CampaignID), nullInt(ev.Column), ev.Mail, ev.Source, ev.IdentifiedBy, ev.Effect, ev.ReportKey).Scan(&ev.ID)
 	if err != nil {
 		return BounceEvent{}, false, fmt.Errorf("record bounce event: %w", err)
 	}
-	ev.ID, _ = res.LastInsertId()
 	return ev, true, nil
 }
 

@@ -54,12 +54,9 @@ func clientNetwork(ip string) string {
 
 // queueConfirmTx records the request and queues its confirmation mail.
 func queueConfirmTx(ctx context.Context, tx *db.Tx, subscriberID int64, email string, r confirmRequest) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO confirm_requests (subscriber_id, mailbox, client, name, lang, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, subscriberID, r.mailbox, r.client, r.name, r.lang, tx.NowText())
-	if err != nil {
-		return fmt.Errorf("record confirm request: %w", err)
-	}
-	reqID, err := res.LastInsertId()
+	var reqID int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO confirm_requests (subscriber_id, mailbox, client, name, lang, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, subscriberID, r.mailbox, r.client, r.name, r.lang, tx.NowText()).Scan(&reqID)
 	if err != nil {
 		return fmt.Errorf("record confirm request: %w", err)
 	}

@@ -20,9 +20,12 @@ const (
 type InvalidError struct {
 	Field string
 	Msg   string
+	is    error // the sentinel it also is, if any (ErrNoConsentNote)
 }
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
+
+func (e *InvalidError) Unwrap() error { return e.is }
 
 func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}

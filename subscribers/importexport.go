@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -64,7 +65,7 @@ type importRow struct {
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, problem func(ImportProblem)) (ImportResult, error) {
 	var res ImportResult
 	if opts.Confirmed && strings.TrimSpace(opts.ConsentNote) == "" {
-		return res, invalid("consent-note", "is required to import subscribers as confirmed: say how and when they consented")
+		return res, errNoConsentNote()
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
@@ -181,7 +182,7 @@ func parseImportRow(line int, rawEmail, rawName, rawStatus, rawSubscribed, rawCo
 		row.status = StatusPending
 	}
 	if row.status == StatusActive && strings.TrimSpace(opts.ConsentNote) == "" {
-		return row, "status active needs --consent-note (how these people consented)"
+		return row, "status active needs a consent note (how these people consented)"
 	}
 	for _, p := range []struct {
 		in  string
@@ -227,7 +228,7 @@ func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOp
 		}
 		defer supp.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at, unsubscribed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING RETURNING id`)
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
@@ -275,15 +276,15 @@ func (s *Store) importBatch(ctx context.Context, rows []importRow, opts ImportOp
 			if confirmed == nil && r.confirmedAt != "" {
 				confirmed = r.confirmedAt
 			}
-			res, err := ins.ExecContext(ctx, r.email, r.key, r.name, r.status, r.lang, created, now, confirmed, unsub)
-			if err != nil {
-				return fmt.Errorf("import line %d: %w", r.line, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			var id int64
+			err := ins.QueryRowContext(ctx, r.email, r.key, r.name, r.status, r.lang, created, now, confirmed, unsub).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
 				unchanged++
 				continue
 			}
-			id, _ := res.LastInsertId()
+			if err != nil {
+				return fmt.Errorf("import line %d: %w", r.line, err)
+			}
 			detail := fmt.Sprintf("imported from %s line %d as %s", orDash(opts.Source), r.line, r.status)
 			var tid any
 			if r.status == StatusActive && textID.Valid {

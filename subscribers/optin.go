@@ -17,7 +17,7 @@ import (
 )
 
 // Double opt-in: Subscribe records the request and queues the confirmation
-// mail in one transaction; the mailer's outbox worker calls ComposeOutbox,
+// mail in one transaction; the mailer's outbox worker calls RenderOutbox,
 // which mints the confirm token, and OutboxSent once SMTP accepted it;
 // Confirm activates.
 
@@ -41,12 +41,12 @@ type OptInConfig struct {
 	MaxConfirmsPerDay int           // confirmation mails per mailbox (MailboxKey) per 24 h; DefaultMaxConfirmsPerDay if zero
 	MaxConfirmsPerIP  int           // confirmation mails per client IPv4 address or IPv6 /64 per 24 h; DefaultMaxConfirmsPerIP if zero
 	// Welcome queues a welcome mail with each confirmation (--welcome
-	// latest or note; the mailer composes it). False: none.
+	// latest or note; the mailer renders it). False: none.
 	Welcome bool
 }
 
-// OptIn runs double opt-in on a Store. It also implements the mailer's
-// OutboxComposer for confirmation mails.
+// OptIn runs double opt-in on a Store. It also renders confirmation mails
+// for the mailer's outbox worker (mailer.OutboxMails).
 type OptIn struct {
 	store *Store
 	pages *templates.Pages
@@ -175,7 +175,7 @@ func (o *OptIn) subscribeTx(ctx context.Context, tx *db.Tx, email, key string, r
 	if err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at)
 		VALUES (?, ?, ?, 'pending', ?, ?, ?)
 		ON CONFLICT (email_key) DO UPDATE SET updated_at = excluded.updated_at,
-			status = CASE WHEN status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE status END
+			status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE subscribers.status END
 		RETURNING id, email`, email, key, r.name, r.lang, tx.NowText(), tx.NowText()).Scan(&id, &email); err != nil {
 		return "", fmt.Errorf("add subscriber: %w", err)
 	}
@@ -443,11 +443,11 @@ func (o *OptIn) PurgePending(ctx context.Context, olderThan time.Duration) (int6
 	return n, err
 }
 
-// ComposeOutbox renders a queued confirmation mail. It mints a fresh confirm
+// RenderOutbox renders a queued confirmation mail. It mints a fresh confirm
 // token each time, so no secret ever sits in the outbox; a retried mail
 // simply carries a newer link. A subscriber who is no longer pending needs
 // no mail: db.ErrOutboxCancelled.
-func (o *OptIn) ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
+func (o *OptIn) RenderOutbox(ctx context.Context, it db.OutboxItem) (templates.RenderedMail, error) {
 	if it.Kind != db.OutboxKindConfirm {
 		return templates.RenderedMail{}, fmt.Errorf("outbox item %d: kind %q is not a confirmation mail", it.ID, it.Kind)
 	}
@@ -478,7 +478,7 @@ func (o *OptIn) ComposeOutbox(ctx context.Context, it db.OutboxItem) (templates.
 		return err
 	})
 	if err != nil {
-		return templates.RenderedMail{}, fmt.Errorf("compose confirmation mail %d: %w", it.ID, err)
+		return templates.RenderedMail{}, fmt.Errorf("render confirmation mail %d: %w", it.ID, err)
 	}
 	return o.pages.RenderConfirmMail(sub.Lang, templates.ConfirmMailData{
 		ConfirmURL:  o.ConfirmURL(tok),

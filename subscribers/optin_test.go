@@ -27,7 +27,7 @@ func TestConfirmTokenStoredHashed(t *testing.T) {
 	if len(items) != 1 {
 		t.Fatalf("outbox %+v, want one confirmation mail", items)
 	}
-	m, err := optin.ComposeOutbox(ctx, items[0])
+	m, err := optin.RenderOutbox(ctx, items[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ type Report struct {
 	Subscriber   *Subscriber
 	Events       []Event          // consent evidence, oldest first
 	Requests     []ConfirmRequest // subscribe requests whose links may still be used, oldest first
-	ServiceMails []db.OutboxMail  // confirmation mails from the outbox, oldest first
+	ServiceMails []db.OutboxMail  // confirmation and welcome mails from the outbox, oldest first
 	Deliveries   []DeliveryRecord // columns, newest campaign first
 	Bounces      []BounceEvent    // bounce and complaint events, newest first
 }

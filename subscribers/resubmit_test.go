@@ -12,13 +12,13 @@ import (
 	"newsletter/subscribers"
 )
 
-// composeToken renders the queued confirmation mail it and returns the
+// renderToken renders the queued confirmation mail it and returns the
 // token its link carries and the mail's subject.
-func (e *optInEnv) composeToken(it db.OutboxItem) (tok, subject string) {
+func (e *optInEnv) renderToken(it db.OutboxItem) (tok, subject string) {
 	e.t.Helper()
-	m, err := e.optin.ComposeOutbox(context.Background(), it)
+	m, err := e.optin.RenderOutbox(context.Background(), it)
 	if err != nil {
-		e.t.Fatalf("compose %d: %v", it.ID, err)
+		e.t.Fatalf("render %d: %v", it.ID, err)
 	}
 	u, err := url.Parse(testkit.ConfirmLink(e.t, m.Text))
 	if err != nil {
@@ -60,8 +60,8 @@ func TestResubmitNeverChangesPendingRow(t *testing.T) {
 			if len(items) != 2 {
 				t.Fatalf("outbox %d, want 2", len(items))
 			}
-			own, ownSubject := e.composeToken(items[0])
-			other, otherSubject := e.composeToken(items[1])
+			own, ownSubject := e.renderToken(items[0])
+			other, otherSubject := e.renderToken(items[1])
 			// Each mail speaks the language of its own request.
 			if !strings.HasPrefix(otherSubject, "Please confirm") || strings.HasPrefix(ownSubject, "Please confirm") {
 				t.Errorf("subjects %q (own) and %q (other)", ownSubject, otherSubject)
@@ -93,7 +93,7 @@ func TestConfirmedRequestNameWins(t *testing.T) {
 	e.subscribe("neu@example.org", "Spam-Name", "en", "203.0.113.5")
 	e.subscribe("neu@example.org", "", "de", "192.0.2.1")
 	items := testkit.DueOutbox(t, e.db)
-	tok, _ := e.composeToken(items[1])
+	tok, _ := e.renderToken(items[1])
 	if _, err := e.optin.Confirm(ctx, tok, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestConfirmedRequestNameWins(t *testing.T) {
 		t.Fatalf("re-subscribe: %+v", s)
 	}
 	items = testkit.DueOutbox(t, e.db)
-	tok, _ = e.composeToken(items[len(items)-1])
+	tok, _ = e.renderToken(items[len(items)-1])
 	if _, err := e.optin.Confirm(ctx, tok, subscribers.Evidence{}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +130,9 @@ func TestPurgeDropsSpentRequests(t *testing.T) {
 	e.subscribe("early@example.org", "Early", "de", "192.0.2.1")
 	e.subscribe("late@example.org", "Late", "de", "192.0.2.2")
 	items := testkit.DueOutbox(t, e.db)
-	e.composeToken(items[0])
+	e.renderToken(items[0])
 	e.clock.Add(3 * 24 * time.Hour)
-	e.composeToken(items[1]) // a retry, three days on: its link lives until day 10
+	e.renderToken(items[1]) // a retry, three days on: its link lives until day 10
 	e.clock.Add(5 * 24 * time.Hour)
 	if _, err := e.optin.PurgePending(ctx, 30*24*time.Hour); err != nil {
 		t.Fatal(err)

@@ -189,6 +189,16 @@ type AddParams struct {
 	Evidence    Evidence
 }
 
+// ErrNoConsentNote refuses to store people as confirmed (AddParams or
+// ImportOptions with Confirmed) without a ConsentNote: it is the only
+// evidence of their consent. The error is an *InvalidError of the field
+// "consent-note".
+var ErrNoConsentNote = errors.New("a consent note is required to store people as confirmed")
+
+func errNoConsentNote() error {
+	return &InvalidError{Field: "consent-note", Msg: "is required to store people as confirmed: say how and when they consented", is: ErrNoConsentNote}
+}
+
 // Add creates a subscriber on an admin's behalf. Without Confirmed the
 // subscriber is pending and a confirmation mail is queued in the outbox in
 // the same transaction.
@@ -202,7 +212,7 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		return nil, err
 	}
 	if p.Confirmed && strings.TrimSpace(p.ConsentNote) == "" {
-		return nil, invalid("consent-note", "is required with --confirmed: say how and when the person consented")
+		return nil, errNoConsentNote()
 	}
 	if p.Lang == "" {
 		p.Lang = "de"
@@ -220,16 +230,15 @@ func (s *Store) Add(ctx context.Context, p AddParams) (*Subscriber, error) {
 		if p.Confirmed {
 			status, confirmedAt = StatusActive, tx.NowText()
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING`,
-			email, key, name, status, p.Lang, tx.NowText(), tx.NowText(), confirmedAt)
+		err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (email, email_key, name, status, lang, created_at, updated_at, confirmed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING RETURNING id`,
+			email, key, name, status, p.Lang, tx.NowText(), tx.NowText(), confirmedAt).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrExists
+		}
 		if err != nil {
 			return fmt.Errorf("add subscriber: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrExists
-		}
-		id, _ = res.LastInsertId()
 		ev := p.Evidence
 		if p.Confirmed {
 			ev.ConsentText = p.ConsentNote

@@ -39,6 +39,11 @@ type Subscriber struct {
 	UnsubscribedAt time.Time // zero if never unsubscribed
 }
 
+// Mailable reports whether the subscriber gets mail from the list now:
+// confirmed and still on it. The subscriber_mailability view (migration
+// 0004) is the same rule for SQL.
+func (s *Subscriber) Mailable() bool { return s.Status == StatusActive }
+
 // Event kinds in the consent evidence log.
 const (
 	EventSubscribed       = "subscribed"        // web form submitted (double opt-in step 1)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 )
 
@@ -76,6 +77,7 @@ func BenchmarkSubscribePaths(b *testing.B) {
 // rows inserted, updated or deleted on the connection, also those a
 // rollback undid). A path that writes less answers faster.
 func TestSubscribePathsDoSameWork(t *testing.T) {
+	testkit.SQLiteOnly(t, "counts the rows written with SQLite's total_changes(); the statements are the same on PostgreSQL")
 	e := newOptInEnv(t)
 	paths, addr := subscribePaths(e, 3)
 	e.db.SQL().SetMaxOpenConns(1) // one connection: the transaction's counter is the one read
@@ -93,7 +95,7 @@ func TestSubscribePathsDoSameWork(t *testing.T) {
 			}
 		}
 	}
-	if n := e.count(`SELECT COUNT(*) FROM outbox WHERE recipient IN ('active@example.org', 'limited@example.org')`); n != subscribers.DefaultMaxConfirmsPerDay {
+	if n := testkit.OutboxCount(t, e.db, "active@example.org") + testkit.OutboxCount(t, e.db, "limited@example.org"); n != subscribers.DefaultMaxConfirmsPerDay {
 		t.Errorf("active and limited addresses have %d confirmation mails, want only the %d before the cap", n, subscribers.DefaultMaxConfirmsPerDay)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"newsletter/templates"
 )
 
-// confirmToken composes the newest confirmation mail queued for email, as
+// confirmToken renders the newest confirmation mail queued for email, as
 // the outbox worker would, and returns the token its link carries.
 func confirmToken(t *testing.T, d *db.DB, o *subscribers.OptIn, email string) string {
 	t.Helper()
@@ -24,7 +24,7 @@ func confirmToken(t *testing.T, d *db.DB, o *subscribers.OptIn, email string) st
 	if it == nil {
 		t.Fatalf("no confirmation mail queued for %s", email)
 	}
-	m, err := o.ComposeOutbox(context.Background(), *it)
+	m, err := o.RenderOutbox(context.Background(), *it)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 //
 // render.go renders a column once per campaign (MailRenderer.Prepare) and
 // personalises it per recipient; wrap.go lays out the text part; pages.go
-// loads the pages and the confirmation mail. The column itself, and which
+// loads the pages and the confirmation mail; welcome.go renders the
+// welcome mail, a greeting alone or above a column as subscribers got it. The column itself, and which
 // one goes out, come from package columns.
 package templates

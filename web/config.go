@@ -1,10 +1,6 @@
 package web
 
-import (
-	"fmt"
-	"net/netip"
-	"strings"
-)
+import "net/netip"
 
 // DefaultMaxBody is the largest request body the web forms accept; a
 // subscribe form is a few hundred bytes.
@@ -24,38 +20,4 @@ type Config struct {
 	ArchiveCacheBytes int64
 	// Webhooks turns on the relay webhooks (POST /webhooks/{provider}).
 	Webhooks WebhookConfig
-}
-
-// ParseTrustedProxies reads a comma-separated list of CIDRs or single
-// addresses, for Config.TrustedProxies.
-func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(f); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(f)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q is neither an address nor a CIDR", f)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
-
-// ParseOrigins reads a comma-separated list of origins, for
-// Config.AllowedOrigins.
-func ParseOrigins(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimRight(strings.TrimSpace(f), "/"); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -25,7 +25,7 @@ func (s *Server) handleConfirmPage(w http.ResponseWriter, r *http.Request) {
 // sentence of the confirm page in the language it was shown in.
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
-	f, err := parseTokenForm(r)
+	f, err := parseTokenForm(r, s.cfg.MaxBody)
 	if err != nil {
 		s.fail(w, r, lang, err)
 		return

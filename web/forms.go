@@ -21,8 +21,9 @@ type subscribeForm struct {
 }
 
 // parseSubscribeForm reads the form from an urlencoded, multipart or JSON
-// body (embedded forms may post JSON).
-func parseSubscribeForm(r *http.Request) (subscribeForm, error) {
+// body (embedded forms may post JSON). maxBody is Config.MaxBody: the body
+// is no larger (see limitBody), so a multipart body stays in memory.
+func parseSubscribeForm(r *http.Request, maxBody int64) (subscribeForm, error) {
 	var f subscribeForm
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
@@ -42,7 +43,7 @@ func parseSubscribeForm(r *http.Request) (subscribeForm, error) {
 			return subscribeForm{}, badForm(errTrailingJSON)
 		}
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(DefaultMaxBody); err != nil {
+		if err := r.ParseMultipartForm(maxBody); err != nil {
 			return f, badForm(err)
 		}
 		fallthrough
@@ -83,13 +84,14 @@ type tokenForm struct {
 }
 
 // parseTokenForm reads the token from the query string or the form body
-// (urlencoded or multipart, as RFC 8058 allows both).
-func parseTokenForm(r *http.Request) (tokenForm, error) {
+// (urlencoded or multipart, as RFC 8058 allows both); maxBody as for
+// parseSubscribeForm.
+func parseTokenForm(r *http.Request, maxBody int64) (tokenForm, error) {
 	// ParseMultipartForm would drop ParseForm's error for a body that is
 	// not multipart, and with it the one that says the body is too big.
 	var err error
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-		err = r.ParseMultipartForm(DefaultMaxBody)
+		err = r.ParseMultipartForm(maxBody)
 	} else {
 		err = r.ParseForm()
 	}

@@ -189,7 +189,7 @@ func (e *webEnv) eventCount(email, kind string) int {
 // queued is how many confirmation mails wait in the outbox.
 func (e *webEnv) queued() int {
 	e.t.Helper()
-	n, err := db.OutboxDepth(context.Background(), e.db)
+	n, err := e.db.OutboxDepth(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -220,13 +220,5 @@ func (e *webEnv) drainOutbox(srv *testkit.SMTPServer) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.RunOutbox(runCtx, e.optin, 10*time.Millisecond)
-	}()
-	testkit.Eventually(e.t, "the outbox to drain", func() bool { return e.queued() == 0 })
-	cancel()
-	<-done
+	testkit.DrainOutbox(e.t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, e.optin, 10*time.Millisecond) })
 }

@@ -56,7 +56,7 @@ func (s *Server) handleHold(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lang, errPageNotFound)
 		return
 	}
-	f, err := parseTokenForm(r)
+	f, err := parseTokenForm(r, s.cfg.MaxBody)
 	if err != nil {
 		s.fail(w, r, lang, err)
 		return

@@ -12,7 +12,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"newsletter/db"
 	"newsletter/subscribers"
 )
 
@@ -20,6 +19,12 @@ import (
 // *subscribers.Store is one.
 type SubscriberCounts interface {
 	CountByStatus(ctx context.Context) (map[subscribers.Status]int, error)
+}
+
+// OutboxDepth gives the number of mails waiting in the outbox by kind;
+// *db.DB is one.
+type OutboxDepth interface {
+	OutboxDepth(ctx context.Context) (map[string]int, error)
 }
 
 // Metrics are the web side's Prometheus metrics: request durations,
@@ -30,9 +35,9 @@ type Metrics struct {
 	subscribes *prometheus.CounterVec
 }
 
-// NewMetrics registers the metrics on reg. subs and the outbox in d are
-// read at scrape time.
-func NewMetrics(reg prometheus.Registerer, subs SubscriberCounts, d *db.DB, log *slog.Logger) (*Metrics, error) {
+// NewMetrics registers the metrics on reg. subs and outbox are read at
+// scrape time.
+func NewMetrics(reg prometheus.Registerer, subs SubscriberCounts, outbox OutboxDepth, log *slog.Logger) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "newsletter_http_request_duration_seconds",
@@ -47,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer, subs SubscriberCounts, d *db.DB, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.subscribes, newStateCollector(subs, d, log)} {
+	for _, c := range []prometheus.Collector{m.requests, m.subscribes, newStateCollector(subs, outbox, log)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -100,15 +105,15 @@ func (m *Metrics) countSubscribe(outcome string) {
 // are right even when another process (the CLI) changed the list.
 type stateCollector struct {
 	subs                        SubscriberCounts
-	db                          *db.DB
+	outbox                      OutboxDepth
 	log                         *slog.Logger
 	subscribersDesc, outboxDesc *prometheus.Desc
 }
 
-func newStateCollector(subs SubscriberCounts, d *db.DB, log *slog.Logger) *stateCollector {
+func newStateCollector(subs SubscriberCounts, outbox OutboxDepth, log *slog.Logger) *stateCollector {
 	return &stateCollector{
 		subs:            subs,
-		db:              d,
+		outbox:          outbox,
 		log:             log,
 		subscribersDesc: prometheus.NewDesc("newsletter_subscribers", "Subscribers by state.", []string{"state"}, nil),
 		outboxDesc:      prometheus.NewDesc("newsletter_outbox_pending", "Mails waiting in the outbox, by kind.", []string{"kind"}, nil),
@@ -132,7 +137,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(n), string(st))
 		}
 	}
-	depth, err := db.OutboxDepth(ctx, c.db)
+	depth, err := c.outbox.OutboxDepth(ctx)
 	if err != nil {
 		c.log.Error("metrics: outbox depth", "err", err)
 		ch <- prometheus.NewInvalidMetric(c.outboxDesc, err)

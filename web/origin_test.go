@@ -68,7 +68,7 @@ func TestForeignOriginGets403(t *testing.T) {
 	ctx := context.Background()
 	e.subscribe("c@example.org", "")
 	items := testkit.DueOutbox(t, e.db)
-	m, err := e.optin.ComposeOutbox(ctx, items[len(items)-1])
+	m, err := e.optin.RenderOutbox(ctx, items[len(items)-1])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 // cannot be used to find out who is subscribed.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
-	f, err := parseSubscribeForm(r)
+	f, err := parseSubscribeForm(r, s.cfg.MaxBody)
 	if err != nil {
 		var ie *subscribers.InvalidError
 		if errors.As(err, &ie) {

@@ -29,7 +29,7 @@ func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 // and must come from our pages.
 func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
-	f, err := parseTokenForm(r)
+	f, err := parseTokenForm(r, s.cfg.MaxBody)
 	if err != nil {
 		s.fail(w, r, lang, err)
 		return

@@ -50,6 +50,10 @@ func openApp(ctx context.Context, env *Env) (*App, error) {
 // openExistingApp is openApp for commands that only read or change what is
 // there: a mistyped --db is an error, not a new empty database.
 func openExistingApp(ctx context.Context, env *Env) (*App, error) {
+	// A mistyped PostgreSQL URL fails to connect: no database is created.
+	if db.EngineOf(env.Cfg.DB) == db.Postgres {
+		return openApp(ctx, env)
+	}
 	if _, err := os.Stat(env.Cfg.DB); err != nil {
 		return nil, fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", env.Cfg.DB)
 	}

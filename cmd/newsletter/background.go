@@ -19,7 +19,7 @@ const (
 	proofEvery  = time.Minute     // looking for proofs that are due
 )
 
-// outboxParts are what serve's outbox worker composes its mails from.
+// outboxParts are what serve's outbox worker renders its mails from.
 type outboxParts struct {
 	confirm mailer.OutboxMails     // confirmation mails (subscribers.OptIn)
 	welcome *templates.WelcomeMail // welcome templates; nil with --welcome off

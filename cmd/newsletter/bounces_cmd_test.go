@@ -56,10 +56,7 @@ func newBounceFixture(t *testing.T) *bounceFixture {
 // cmd runs the program with the fixture's settings and stdin.
 func (f *bounceFixture) cmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"newsletter"}, args...), func(k string) string { return f.vars[k] },
-		strings.NewReader(stdin), &out, &errb)
-	return out.String(), errb.String(), code
+	return runWith(f.vars, stdin, args...)
 }
 
 // mailsOf is column number's mails as the server got them, by recipient.

@@ -27,14 +27,11 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	hist := mailer.HistoryOf(camps)
-	if hist.Held, err = mailer.NewHolds(app.DB, app.Key, cfg.Location).Words(ctx); err != nil {
-		return err
-	}
-	plan, err := columns.DecideSources(ctx, cfg.Columns, cfg.Location, feedSources(cfg), hist, app.DB.Now())
+	mp, err := mailer.PlanColumns(ctx, cfg.Columns, cfg.Location, feedSources(cfg), camps, mailer.NewHolds(app.DB, app.Key, cfg.Location), app.DB.Now())
 	if err != nil {
 		return err
 	}
+	plan := mp.Plan // the rule's view: states and reasons per column
 	for _, p := range plan.Problems {
 		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
 	}
@@ -59,7 +56,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row{col.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", col.Number, col.Title, dateText(col.Date, cfg.Location),
+		rows = append(rows, row{col.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", col.Number, esc(col.Title), dateText(col.Date, cfg.Location),
 			originText(col), state)})
 	}
 	for _, c := range camps {
@@ -77,7 +74,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		case columns.IsFeedFileName(c.File):
 			gone = "feed item (gone from the feed)"
 		}
-		rows = append(rows, row{c.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", c.Number, titleOf(c.Subject, c.Number), "-",
+		rows = append(rows, row{c.Number, fmt.Sprintf("%03d\t%s\t%s\t%s\t%s\n", c.Number, esc(titleOf(c.Subject, c.Number)), "-",
 			gone, state)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].number < rows[j].number })

@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/x509"
+	"net/netip"
 	"time"
 
+	"newsletter/mailer"
 	"newsletter/mailer/mailbox"
 	"newsletter/web"
 )
@@ -22,7 +24,7 @@ type Config struct {
 	SMTPAddr     string
 	SMTPUser     string
 	SMTPPassword string         // secret: never printed
-	SMTPTLS      string         // off|opportunistic|starttls|tls
+	SMTPTLS      mailer.TLSMode // off|opportunistic|starttls|tls
 	SMTPCA       string         // PEM file of a CA to trust besides the system's
 	SMTPRootCAs  *x509.CertPool // parsed SMTPCA added to the system's; nil: the system's only
 	From         string
@@ -48,9 +50,11 @@ type Config struct {
 	// Web.
 	IPRateLimit       int
 	TrustedProxies    string
+	Proxies           []netip.Prefix // parsed TrustedProxies
 	AllowedOrigins    string
+	Origins           []string // parsed AllowedOrigins
 	PurgePendingAfter time.Duration
-	Welcome           string // latest|note|off: the welcome mail after a confirmation
+	Welcome           mailer.WelcomeMode // the welcome mail after a confirmation
 
 	// Author's safety net.
 	ProofTo     []string // --proof-to, parsed and validated (ProofToText)

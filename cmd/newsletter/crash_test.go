@@ -38,7 +38,7 @@ type sendFixture struct {
 func newSendFixture(t *testing.T, n int) *sendFixture {
 	t.Helper()
 	f := &sendFixture{dir: t.TempDir()}
-	f.dbPath = filepath.Join(f.dir, "n.db")
+	f.dbPath = testkit.NewDBName(t) // a file, or a PostgreSQL URL
 	f.columns = filepath.Join(f.dir, "columns")
 	if err := os.Mkdir(f.columns, 0o755); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // in, naming the file and the fix; a database it creates is private and
 // gets no warning.
 func TestServeWarnsAboutReadableDatabase(t *testing.T) {
+	testkit.SQLiteOnly(t, "file modes of the SQLite files")
 	srv := testkit.StartSMTP(t)
 
 	dbPath, columns := serveFolder(t)

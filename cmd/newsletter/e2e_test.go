@@ -34,7 +34,7 @@ type mailpitProc struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testkit.Main(m) // and stops the test PostgreSQL, if started
 	testMailpit.stop()
 	os.Exit(code)
 }
@@ -127,7 +127,8 @@ type mailpitMessage struct {
 // and returns it in full.
 func (mp *mailpitProc) waitFor(t *testing.T, rcpt string) mailpitMessage {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	var full mailpitMessage
+	testkit.Eventually(t, "a mail for "+rcpt+" in Mailpit", func() bool {
 		var list struct{ Messages []mailpitMessage }
 		if err := getJSON(mp.API+"/api/v1/messages", &list); err != nil {
 			t.Fatal(err)
@@ -135,17 +136,16 @@ func (mp *mailpitProc) waitFor(t *testing.T, rcpt string) mailpitMessage {
 		for _, m := range list.Messages {
 			for _, to := range m.To {
 				if strings.EqualFold(to.Address, rcpt) {
-					var full mailpitMessage
 					if err := getJSON(mp.API+"/api/v1/message/"+url.PathEscape(m.ID), &full); err != nil {
 						t.Fatal(err)
 					}
-					return full
+					return true
 				}
 			}
 		}
-	}
-	t.Fatalf("no mail for %s in Mailpit", rcpt)
-	return mailpitMessage{}
+		return false
+	})
+	return full
 }
 
 func getJSON(u string, v any) error {

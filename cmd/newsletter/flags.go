@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -91,7 +92,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 			where[name] = g
 		}
 	}
-	str(groupShared, &cfg.DB, "db", "newsletter.db", "SQLite database file")
+	str(groupShared, &cfg.DB, "db", "newsletter.db", "SQLite database file, or a postgres:// URL")
 	str(groupShared, &cfg.Columns, "columns", "columns", "folder holding the column files")
 	str(groupShared, &cfg.Config, "config", "", "optional TOML file with settings (keys are flag names)")
 
@@ -100,7 +101,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupSMTP, &cfg.SMTPAddr, "smtp-addr", "127.0.0.1:1025", "SMTP server HOST:PORT")
 	str(groupSMTP, &cfg.SMTPUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
 	str(groupSMTP, &cfg.SMTPPassword, "smtp-password", "", "SMTP password (secret: never printed)")
-	str(groupSMTP, &cfg.SMTPTLS, "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic (encrypt when offered, any certificate), starttls or tls (certificate verified)")
+	str(groupSMTP, (*string)(&cfg.SMTPTLS), "smtp-tls", "opportunistic", "SMTP TLS: off, opportunistic (encrypt when offered, any certificate), starttls or tls (certificate verified)")
 	str(groupSMTP, &cfg.SMTPCA, "smtp-ca", "", "PEM file of a CA to trust for the SMTP server's certificate (a private relay's)")
 	str(groupSMTP, &cfg.From, "from", "Newsletter <newsletter@localhost>", `sender, "Name <addr>"`)
 	str(groupSchedule, &cfg.Schedule, "schedule", "0 7 * * 1", "when to send new columns: 5 cron fields or a descriptor like @every 10s")
@@ -131,7 +132,7 @@ func registerSettings(fs *flag.FlagSet, cfg *Config, groups group) map[string]gr
 	str(groupWeb, &cfg.WebhookSendGridKey, "webhook-sendgrid-key", "", "`FILE` with SendGrid's event webhook verification key (as SendGrid shows it, or PEM): turns on POST /webhooks/sendgrid")
 	str(groupWeb, &cfg.WebhookSES, "webhook-ses", "off", "on: POST /webhooks/ses takes Amazon SES notifications through SNS")
 	str(groupWeb, &cfg.WebhookSESTopics, "webhook-ses-topics", "", "comma-separated SNS topic `ARNs` whose notifications /webhooks/ses takes (required with --webhook-ses on)")
-	str(groupWeb, &cfg.Welcome, "welcome", mailer.WelcomeLatest, "welcome mail after a confirmation: latest (greeting and the newest sent column), note (greeting and archive link) or off")
+	str(groupWeb, (*string)(&cfg.Welcome), "welcome", string(mailer.WelcomeLatest), "welcome mail after a confirmation: latest (greeting and the newest sent column), note (greeting and archive link) or off")
 
 	str(groupContent, &cfg.Templates, "templates", "", "folder with template overrides (same file names as the embedded ones)")
 	str(groupContent, &cfg.Imprint, "imprint", "", "imprint / postal address for every mail footer: TEXT or @FILE")
@@ -310,9 +311,7 @@ func (cfg *Config) finish(groups group) error {
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return usagef("--smtp-addr: %q: port %q is not a number", cfg.SMTPAddr, port)
 		}
-		switch cfg.SMTPTLS {
-		case mailer.TLSOff, mailer.TLSOpportunistic, mailer.TLSStartTLS, mailer.TLSImplicit:
-		default:
+		if !cfg.SMTPTLS.Valid() {
 			return usagef("--smtp-tls: %q is not one of off, opportunistic, starttls, tls", cfg.SMTPTLS)
 		}
 		if cfg.SMTPCA != "" {
@@ -375,21 +374,17 @@ func (cfg *Config) finish(groups group) error {
 		if cfg.IPRateLimit < 0 {
 			return usagef("--ip-rate-limit: must not be negative")
 		}
-		switch cfg.Welcome {
-		case mailer.WelcomeLatest, mailer.WelcomeNote, mailer.WelcomeOff:
-		default:
+		if !cfg.Welcome.Valid() {
 			return usagef("--welcome: %q is not one of latest, note, off", cfg.Welcome)
 		}
 		if err := cfg.finishWebhooks(); err != nil {
 			return err
 		}
-		for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
-			if o = strings.TrimSpace(o); o == "" {
-				continue
-			}
-			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-				return usagef("--allowed-origins: %q is not an origin like https://author.example", o)
-			}
+		if cfg.Proxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+			return err
+		}
+		if cfg.Origins, err = parseOrigins(cfg.AllowedOrigins); err != nil {
+			return err
 		}
 	}
 	if groups&groupMailbox != 0 {
@@ -448,6 +443,44 @@ func loadCA(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("--smtp-ca: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
 	}
 	return pool, nil
+}
+
+// parseTrustedProxies reads --trusted-proxies: comma-separated CIDRs or
+// single addresses.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, usagef("--trusted-proxies: trusted proxy %q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// parseOrigins reads --allowed-origins: comma-separated origins, without
+// a trailing slash.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, usagef("--allowed-origins: %q is not an origin like https://author.example", o)
+		}
+		out = append(out, strings.TrimRight(o, "/"))
+	}
+	return out, nil
 }
 
 // checkDKIM names exactly the DKIM settings still missing once one is

@@ -62,3 +62,16 @@ func TestSettingErrorsNameTheFlag(t *testing.T) {
 		t.Errorf("NEWSLETTER_LEASE=10ms: exit %d, %q", code, errOut)
 	}
 }
+
+func TestParseTrustedProxies(t *testing.T) {
+	ps, err := parseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,::1")
+	if err != nil || len(ps) != 3 || ps[1].Bits() != 32 {
+		t.Fatalf("%v %v", ps, err)
+	}
+	if _, err := parseTrustedProxies("nonsense"); err == nil {
+		t.Error("want error")
+	}
+	if got, err := parseOrigins("https://a.example/, ,https://b.example"); err != nil || len(got) != 2 || got[0] != "https://a.example" {
+		t.Errorf("origins %v %v", got, err)
+	}
+}

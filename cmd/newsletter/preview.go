@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"newsletter/columns"
+	"newsletter/mailer"
 	"newsletter/templates"
 )
 
@@ -37,13 +38,9 @@ func previewCommand(ctx context.Context, env *Env, args []string, text, html boo
 	case html:
 		mode = "html"
 	}
-	cfg := env.Cfg
-	opts := templates.MailOptions{
-		Lang: cfg.Lang, ListName: cfg.ListName, Imprint: cfg.Imprint, BaseURL: cfg.BaseURL, OverrideDir: cfg.Templates,
-	}
 	// Render into a buffer first, so a failure never leaves half a file.
 	var buf bytes.Buffer
-	if err := previewColumn(ctx, &buf, cfg.Columns, feedSources(cfg), cfg.Location, number, mode, opts); err != nil {
+	if err := previewColumn(ctx, &buf, env.Cfg, number, mode); err != nil {
 		return err
 	}
 	if out == "" {
@@ -57,21 +54,25 @@ func previewCommand(ctx context.Context, env *Env, args []string, text, html boo
 	return nil
 }
 
-// previewColumn renders column number (0 = the newest) from columnsDir
-// or the feed in sources exactly as a subscriber would get it, for a placeholder reader, and writes
-// it to w: mode "text" or "html" writes that part alone, "" writes the
-// subject, then the text part, then the HTML part.
-func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources []columns.Source, loc *time.Location, number int, mode string, opts templates.MailOptions) error {
+// previewColumn renders column number (0 = the newest) from the columns
+// folder or the feed of cfg exactly as a subscriber would get it, for a
+// placeholder reader, and writes it to w: mode "text" or "html" writes that
+// part alone, "" writes the subject, then the text part, then the HTML part.
+func previewColumn(ctx context.Context, w io.Writer, cfg *Config, number int, mode string) error {
 	switch mode {
 	case "", "text", "html":
 	default:
 		return fmt.Errorf("preview: unknown mode %q (want text, html or both)", mode)
 	}
-	cols, problems, unread, err := columns.DiscoverSources(ctx, columnsDir, loc, sources)
+	// The plan of `send` and `serve`, without campaigns: a preview shows
+	// any column whatever its state, and needs no database.
+	columnsDir, sources := cfg.Columns, feedSources(cfg)
+	plan, err := mailer.PlanColumns(ctx, columnsDir, cfg.Location, sources, nil, nil, time.Now())
 	if err != nil {
 		return err
 	}
-	c := columns.Find(cols, number)
+	problems, unread := plan.Problems, plan.Unread
+	c := columns.Find(plan.Columns, number)
 	if number == 0 && len(unread) > 0 {
 		c = nil // the newest may be in the feed
 	}
@@ -92,7 +93,7 @@ func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources 
 		}
 		return errors.Join(append(errs, problems...)...)
 	}
-	r, err := templates.NewMailRenderer(opts)
+	r, err := newMailRenderer(cfg)
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,8 @@ func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources 
 	if err != nil {
 		return err
 	}
-	m := p.Personalize(templates.PreviewRecipient(opts.BaseURL))
+	reader := templates.PreviewRecipient(cfg.BaseURL)
+	m := p.Personalize(reader)
 	switch mode {
 	case "text":
 		_, err = io.WriteString(w, m.Text)
@@ -112,7 +114,7 @@ func previewColumn(ctx context.Context, w io.Writer, columnsDir string, sources 
 			date = c.Date.Format("2006-01-02 15:04 MST")
 		}
 		_, err = fmt.Fprintf(w, "File:    %s\nNumber:  %s\nDate:    %s\nTo:      %s\nSubject: %s\nPreheader: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s",
-			c.Where(), c.NumberString(), date, templates.PreviewRecipient(opts.BaseURL).Email, m.Subject, c.Preheader, m.Text, m.HTML)
+			c.Where(), c.NumberString(), date, reader.Email, m.Subject, c.Preheader, m.Text, m.HTML)
 	}
 	return err
 }

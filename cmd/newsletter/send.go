@@ -409,7 +409,7 @@ func printSummary(w io.Writer, r *mailer.RunResult) {
 	fmt.Fprintf(w, "  sent                %d\n", c.Sent)
 	fmt.Fprintf(w, "  failed              %d\n", c.Failed)
 	for _, f := range r.Failures {
-		fmt.Fprintf(w, "    %6d  %s\n", f.Count, f.Reply)
+		fmt.Fprintf(w, "    %6d  %s\n", f.Count, esc(f.Reply))
 	}
 	fmt.Fprintf(w, "  skipped             %d\n", c.Skipped)
 	fmt.Fprintf(w, "  pending             %d (%d waiting for retry)\n", c.Pending, c.Waiting)

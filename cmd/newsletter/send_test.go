@@ -11,18 +11,16 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"newsletter/columns"
 	"newsletter/internal/testkit"
+	"newsletter/mailer"
 	"newsletter/subscribers"
 )
 
-// runSend runs the CLI with the fixture's configuration.
+// run runs the CLI with the fixture's configuration.
 func (f *sendFixture) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	env := f.env()
-	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"newsletter"}, args...), func(k string) string { return env[k] },
-		strings.NewReader(""), &out, &errb)
-	return out.String(), errb.String(), code
+	return runWith(f.env(), "", args...)
 }
 
 func TestSendCommand(t *testing.T) {
@@ -255,5 +253,21 @@ func TestSendPlainLoginToLoopbackServer(t *testing.T) {
 	}
 	if strings.Contains(out.String()+errb.String(), "s3cret-pass") {
 		t.Fatal("password in output")
+	}
+}
+
+// An SMTP reply comes from outside: the summary prints it escaped, as every
+// other text from outside (see esc), and so does `columns` a feed link.
+func TestOutsideTextIsEscaped(t *testing.T) {
+	var b bytes.Buffer
+	printSummary(&b, &mailer.RunResult{
+		Campaign: &mailer.Campaign{Number: 31, Subject: "KNIEPUNKT 031: Neu"},
+		Failures: []mailer.ReplyCount{{Reply: "550 5.7.1 \x1b[2J\u202eno", Count: 1}},
+	})
+	if !strings.Contains(b.String(), `550 5.7.1 \x1b[2J\u202eno`) {
+		t.Errorf("summary:\n%s", b.String())
+	}
+	if got := originText(&columns.Column{Origin: "https://blog.example.org/\x1b[2J\u202e"}); got != `blog.example.org/\x1b[2J\u202e` {
+		t.Errorf("originText = %q", got)
 	}
 }

@@ -33,10 +33,6 @@ const purgeEvery = time.Hour
 // outbox sends finish and returns nil.
 func serveCommand(ctx context.Context, env *Env) error {
 	cfg := env.Cfg
-	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return usagef("--trusted-proxies: %v", err)
-	}
 	pages, err := templates.LoadPages(templates.PageOptions{ListName: cfg.ListName, Imprint: cfg.Imprint, OverrideDir: cfg.Templates})
 	if err != nil {
 		return err
@@ -73,7 +69,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	optin := subscribers.NewOptIn(app.Store, pages, subscribers.OptInConfig{BaseURL: cfg.BaseURL, Welcome: welcome != nil})
 	// One archive for the pages, the feed and the welcome mail: each sent
 	// column is parsed once.
-	archive := mailer.NewArchive(app.DB, cfg.Location, env.Log)
+	archive := mailer.NewArchive(app.Campaigns, cfg.Location, env.Log)
 	// The relays' events and the bounce mailbox go through the same
 	// intake as `bounces ingest`.
 	intake, err := mailer.NewIntake(app.DB, app.Store, mailer.IntakeOptions{
@@ -87,8 +83,8 @@ func serveCommand(ctx context.Context, env *Env) error {
 		Lang:           cfg.Lang,
 		BaseURL:        cfg.BaseURL,
 		IPRateLimit:    cfg.IPRateLimit,
-		TrustedProxies: trusted,
-		AllowedOrigins: web.ParseOrigins(cfg.AllowedOrigins),
+		TrustedProxies: cfg.Proxies,
+		AllowedOrigins: cfg.Origins,
 		Webhooks:       cfg.Webhooks,
 	}, web.Deps{
 		OptIn:          optin,

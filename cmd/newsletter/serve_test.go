@@ -47,7 +47,7 @@ func serveFolder(t testing.TB) (dbPath, columns string) {
 	if err := os.Mkdir(columns, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, "newsletter.db"), columns
+	return testkit.NewDBName(t), columns // a file, or a PostgreSQL URL
 }
 
 // startServe runs serve on a free port against smtpAddr and waits until

@@ -152,8 +152,8 @@ func subscriberError(email string, err error) error {
 		if ie.Field == "email" {
 			return fmt.Errorf("%q is not a valid address: it %s", email, ie.Msg)
 		}
-		if ie.Field == "consent-note" {
-			return usagef("--%s %s", ie.Field, ie.Msg)
+		if errors.Is(err, subscribers.ErrNoConsentNote) {
+			return usagef("--consent-note is required with --confirmed: say how and when the person consented")
 		}
 		return fmt.Errorf("--%s %s", ie.Field, ie.Msg)
 	case errors.Is(err, subscribers.ErrExists):
@@ -392,9 +392,8 @@ func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, fil
 			shown++
 		})
 	if err != nil {
-		var ie *subscribers.InvalidError
-		if errors.As(err, &ie) {
-			return usagef("--%s %s", ie.Field, ie.Msg)
+		if errors.Is(err, subscribers.ErrNoConsentNote) {
+			return usagef("--consent-note is required to import subscribers as confirmed: say how and when they consented")
 		}
 		return fmt.Errorf("import %s: %w (rows before the failure were kept: %d added)", source, err, res.Added)
 	}

@@ -8,24 +8,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"newsletter/internal/testkit"
 )
 
 // cli runs the program like a shell would and returns its output and exit code.
 type cli struct {
 	t   *testing.T
 	dir string
+	db  string // the test database: a file in dir, or a PostgreSQL URL
 	env map[string]string
 }
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	return &cli{t: t, dir: t.TempDir(), db: testkit.NewDBName(t), env: map[string]string{}}
 }
 
 func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int) {
 	c.t.Helper()
-	var out, errb bytes.Buffer
-	full := append([]string{"newsletter"}, args...)
 	// Every command gets the test database unless it names one.
 	hasDB := false
 	for _, a := range args {
@@ -34,11 +35,9 @@ func (c *cli) run(stdin string, args ...string) (stdout, stderr string, code int
 		}
 	}
 	if !hasDB && len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "help" {
-		full = append(full, "--db", filepath.Join(c.dir, "n.db"))
+		args = append(args[:len(args):len(args)], "--db", c.db)
 	}
-	getenv := func(k string) string { return c.env[k] }
-	code = run(context.Background(), full, getenv, strings.NewReader(stdin), &out, &errb)
-	return out.String(), errb.String(), code
+	return runWith(c.env, stdin, args...)
 }
 
 func TestSubscribersCLI(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 func seedOutsideText(t *testing.T, c *cli) {
 	t.Helper()
 	ctx := context.Background()
-	d := testkit.OpenDBFile(t, filepath.Join(c.dir, "n.db"), nil)
+	d := testkit.OpenDBFile(t, c.db, nil)
 	defer d.Close()
 	st := testkit.NewStore(t, d)
 	for _, p := range []subscribers.AddParams{

@@ -32,11 +32,11 @@ func welcomesFor(t testing.TB, dbPath, email string) map[string]int {
 // exits 0.
 func runCmd(t testing.TB, args ...string) string {
 	t.Helper()
-	var out, errs bytes.Buffer
-	if code := run(context.Background(), append([]string{"newsletter"}, args...), func(string) string { return "" }, strings.NewReader(""), &out, &errs); code != 0 {
-		t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errs.String())
+	out, errs, code := runWith(nil, "", args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 	}
-	return out.String()
+	return out
 }
 
 // subscribeAndConfirm subscribes email through the form, confirms with the

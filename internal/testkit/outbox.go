@@ -20,6 +20,7 @@ func DueOutbox(tb testing.TB, d *db.DB) []db.OutboxItem {
 	ctx := context.Background()
 	var items []db.OutboxItem
 	err := d.InTx(ctx, func(tx *db.Tx) error {
+		items = items[:0] // InTx may run this again on PostgreSQL
 		claims, err := db.ClaimOutbox(ctx, tx, "testkit-peek", time.Minute, 1<<20)
 		if err != nil {
 			return err
@@ -33,6 +34,26 @@ func DueOutbox(tb testing.TB, d *db.DB) []db.OutboxItem {
 		tb.Fatalf("peek at the outbox: %v", err)
 	}
 	return items
+}
+
+// DrainOutbox runs an outbox worker until no mail waits in d's outbox,
+// then stops it. run is the worker: mailer's RunOutbox with its mails and
+// poll interval bound (testkit cannot import mailer, whose own tests use
+// testkit).
+func DrainOutbox(tb testing.TB, d *db.DB, run func(ctx context.Context)) {
+	tb.Helper()
+	RunUntil(tb, "the outbox to drain", run, func() bool {
+		depth, err := d.OutboxDepth(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, n := range depth {
+			if n > 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // OutboxCount is how many confirmation mails were ever queued for

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -16,4 +17,21 @@ func Eventually(tb testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// RunUntil runs work in the background until cond holds (see Eventually),
+// then cancels the context work was given and waits for it to return.
+func RunUntil(tb testing.TB, what string, work func(ctx context.Context), cond func() bool) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		work(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	Eventually(tb, what, cond)
 }

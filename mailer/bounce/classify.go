@@ -83,6 +83,15 @@ var providerHard = []string{"as(201806281)"}
 // doesntHaveAccount matches "doesn't have a yahoo.com account" and the like.
 var doesntHaveAccount = regexp.MustCompile(`(?:doesn'?t|does not) have an? [a-z0-9.\-]+ account`)
 
+// ReplyKind says whether an SMTP server's reply refusing a recipient at
+// send time (say "550 5.1.1 no such user") is a hard or a soft bounce, by
+// the same rule as a bounce report's diagnostic: the one hard-bounce rule
+// for every way a failure comes in.
+func ReplyKind(reply string) Kind {
+	kind, _ := classify("", reply)
+	return kind
+}
+
 // classify decides hard or soft for a failed delivery and picks the status
 // code to report: the Status field's, unless it is general (X.0.0, 5.1.0)
 // and the diagnostic names a specific one of the same class.

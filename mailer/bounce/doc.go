@@ -40,7 +40,9 @@
 // sender, the client IP, relaying) is soft whatever else it says. The
 // reason taxonomy follows Sisimai's documented reasons (userunknown,
 // hostunknown, hasmoved, suspend and notaccept are hard; the others soft);
-// the code is our own.
+// the code is our own. ReplyKind applies the same rule to an SMTP reply
+// refusing a recipient at send time, so mailer marks a subscriber bounced
+// by it too.
 //
 // # Limits
 //

@@ -55,8 +55,7 @@ func (r *recorder) handle(_ context.Context, raw []byte) (Verdict, error) {
 		// An error keeps the message whatever the verdict says.
 		return Processed, errors.New("database is locked")
 	case "panic":
-		var m map[string]int
-		m["boom"]++ // a reader that crashes on this message
+		panic("boom") // a reader that crashes on this message
 	}
 	return Retry, nil
 }

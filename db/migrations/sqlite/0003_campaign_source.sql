@@ -3,5 +3,6 @@
 -- snapshots the deliveries) and every run renders them, so a column edited
 -- or deleted while its campaign is still sending changes nothing for the
 -- recipients still to come. NULL only for campaigns started before this
--- migration; those fall back to the file.
+-- migration, which no database outside development has: a run refuses them
+-- as damaged.
 ALTER TABLE campaigns ADD COLUMN source BLOB;
