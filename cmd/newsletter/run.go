@@ -127,6 +127,7 @@ func commands() []command {
 		releaseCmd(),
 		proofCmd(),
 		backupCmd(),
+		copyDBCmd(),
 		bouncesCmd(),
 	}
 }
