@@ -32,6 +32,7 @@ func TestSendCrashChild(t *testing.T) {
 type sendFixture struct {
 	dir, dbPath, columns string
 	srv                  *testkit.SMTPServer
+	vars                 map[string]string // NEWSLETTER_* set over env's
 }
 
 func newSendFixture(t *testing.T, n int) *sendFixture {
@@ -40,7 +41,7 @@ func newSendFixture(t *testing.T, n int) *sendFixture {
 }
 
 // newSendFixtureAt is newSendFixture on the database dsn names.
-func newSendFixtureAt(t *testing.T, n int, dsn string) *sendFixture {
+func newSendFixtureAt(t testing.TB, n int, dsn string) *sendFixture {
 	t.Helper()
 	f := &sendFixture{dir: t.TempDir(), dbPath: dsn}
 	f.columns = filepath.Join(f.dir, "columns")
@@ -55,7 +56,7 @@ func newSendFixtureAt(t *testing.T, n int, dsn string) *sendFixture {
 	return f
 }
 
-func (f *sendFixture) writeColumn(t *testing.T, number int, title, date string) {
+func (f *sendFixture) writeColumn(t testing.TB, number int, title, date string) {
 	t.Helper()
 	body := fmt.Sprintf("KNIEPUNKT %03d: %s\n\nEin Absatz.\n\nZum Weiterlesen:\nQuelle: https://example.com/%d\n", number, title, number)
 	if date != "" {
@@ -68,7 +69,7 @@ func (f *sendFixture) writeColumn(t *testing.T, number int, title, date string) 
 
 // env is the configuration as NEWSLETTER_* variables.
 func (f *sendFixture) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"NEWSLETTER_DB":            f.dbPath,
 		"NEWSLETTER_COLUMNS":       f.columns,
 		"NEWSLETTER_SMTP_ADDR":     f.srv.Addr,
@@ -81,9 +82,13 @@ func (f *sendFixture) env() map[string]string {
 		"NEWSLETTER_TIMEZONE":      "UTC",
 		"NEWSLETTER_LEASE":         "2s",
 	}
+	for k, v := range f.vars {
+		env[k] = v
+	}
+	return env
 }
 
-func (f *sendFixture) child(t *testing.T, out *bytes.Buffer) *exec.Cmd {
+func (f *sendFixture) child(t testing.TB, out *bytes.Buffer) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSendCrashChild$")
 	cmd.Env = append(os.Environ(), "NEWSLETTER_CRASH_CHILD=1")
 	for k, v := range f.env() {
