@@ -49,7 +49,7 @@ func backupCommand(ctx context.Context, env *Env, file string, force bool) error
 	if fi, err := os.Stat(file); err == nil {
 		size = fmt.Sprintf(" (%s)", byteSize(fi.Size()))
 	}
-	fmt.Fprintf(env.Stdout, "Backed up %s to %s%s.\n", src, file, size)
+	fmt.Fprintf(env.Stdout, "Backed up %s to %s%s.\n", esc(src), esc(file), size)
 	return nil
 }
 
