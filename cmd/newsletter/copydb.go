@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
 
 	"newsletter/db"
 )
@@ -35,8 +34,8 @@ func copyDBCmd() command {
 func copyDBCommand(ctx context.Context, env *Env, to string) error {
 	from := env.Cfg.DB
 	if db.EngineOf(from) == db.SQLite {
-		if _, err := os.Stat(from); err != nil {
-			return fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", from)
+		if err := databaseFile(from); err != nil {
+			return err
 		}
 	}
 	if to == from {
@@ -65,7 +64,7 @@ func copyDBCommand(ctx context.Context, env *Env, to string) error {
 		fmt.Fprintf(env.Stdout, "%-18s %8d\n", c.Table, c.Rows)
 		total += c.Rows
 	}
-	fmt.Fprintf(env.Stdout, "Copied %d rows from %s to %s.\n", total, redacted(from), redacted(to))
+	fmt.Fprintf(env.Stdout, "Copied %d rows from %s to %s.\n", total, esc(redacted(from)), esc(redacted(to)))
 	return nil
 }
 

@@ -274,6 +274,10 @@ func TestCopyDBRefuses(t *testing.T) {
 	if out, errOut, code := runWith(maps(vars, "NEWSLETTER_DB", other), "", "subscribers", "add", "--confirmed", "--consent-note", "test", "b@example.net"); code != 0 {
 		t.Fatalf("add: exit %d\n%s%s", code, out, errOut)
 	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		vars map[string]string
@@ -282,6 +286,7 @@ func TestCopyDBRefuses(t *testing.T) {
 	}{
 		{"non-empty target", vars, []string{"copy-db", "--to", other}, "already holds data"},
 		{"missing source", maps(vars, "NEWSLETTER_DB", filepath.Join(dir, "typo.db")), []string{"copy-db", "--to", filepath.Join(dir, "new.db")}, "no database at"},
+		{"empty source file", maps(vars, "NEWSLETTER_DB", empty), []string{"copy-db", "--to", filepath.Join(dir, "new.db")}, "no database at"},
 		{"no target", vars, []string{"copy-db"}, "give --to URL"},
 		{"itself", vars, []string{"copy-db", "--to", full}, "itself"},
 	}
