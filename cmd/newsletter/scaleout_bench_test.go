@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,13 +45,7 @@ func BenchmarkSendProcesses(b *testing.B) {
 						}
 					}
 					send += time.Since(t0)
-					for i, o := range outs {
-						for _, line := range strings.Split(o.String(), "\n") {
-							if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") && !strings.Contains(line, "imprint") {
-								b.Logf("sender %d: %s", i, line)
-							}
-						}
-					}
+					logTrouble(b, outs)
 					if got := len(f.srv.ByRecipient()); got != n {
 						b.Fatalf("%d of %d recipients got the column", got, n)
 					}
