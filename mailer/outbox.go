@@ -101,7 +101,12 @@ func (m *Mailer) sendClaims(ctx context.Context, mails OutboxMails, conn **smtpC
 			return ctx.Err()
 		}
 		if time.Since(lastRenew) > m.opts.Lease/3 {
-			m.outboxWrite(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) })
+			// READ COMMITTED on PostgreSQL, as for deliveries: it writes only
+			// this sender's own rows, and a renewal lost to a serialization
+			// failure would let the lease lapse under another drainer.
+			if err := m.db.InLockingTx(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) }); err != nil {
+				m.log.Error("outbox: renewing leases failed", "err", err)
+			}
 			lastRenew = time.Now()
 		}
 		if err := m.sendOutboxItem(ctx, mails, conn, c); err != nil {

@@ -54,10 +54,20 @@ func openExistingApp(ctx context.Context, env *Env) (*App, error) {
 	if db.EngineOf(env.Cfg.DB) == db.Postgres {
 		return openApp(ctx, env)
 	}
-	if _, err := os.Stat(env.Cfg.DB); err != nil {
-		return nil, fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", env.Cfg.DB)
+	if err := databaseFile(env.Cfg.DB); err != nil {
+		return nil, err
 	}
 	return openApp(ctx, env)
+}
+
+// databaseFile refuses a --db file that is missing or empty. A zero-byte
+// file is no database either (a `touch`, a failed copy): opening it would
+// make a new empty one in its place, with the file's loose mode.
+func databaseFile(path string) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", path)
+	}
+	return nil
 }
 
 // Close releases the database.

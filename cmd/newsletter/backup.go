@@ -35,8 +35,8 @@ func backupCommand(ctx context.Context, env *Env, file string, force bool) error
 	if strings.HasPrefix(src, "postgres://") || strings.HasPrefix(src, "postgresql://") {
 		return errors.New("backup: --db is a PostgreSQL database; back it up with pg_dump or the provider's point-in-time recovery")
 	}
-	if _, err := os.Stat(src); err != nil {
-		return fmt.Errorf("--db: no database at %s (check the path; 'newsletter serve' or 'subscribers add' creates one)", src)
+	if err := databaseFile(src); err != nil {
+		return err
 	}
 	err := db.Backup(ctx, src, file, force)
 	if errors.Is(err, fs.ErrExist) {
@@ -49,7 +49,7 @@ func backupCommand(ctx context.Context, env *Env, file string, force bool) error
 	if fi, err := os.Stat(file); err == nil {
 		size = fmt.Sprintf(" (%s)", byteSize(fi.Size()))
 	}
-	fmt.Fprintf(env.Stdout, "Backed up %s to %s%s.\n", src, file, size)
+	fmt.Fprintf(env.Stdout, "Backed up %s to %s%s.\n", esc(src), esc(file), size)
 	return nil
 }
 

@@ -33,10 +33,10 @@ func columnsCommand(ctx context.Context, env *Env) error {
 	}
 	plan := mp.Plan // the rule's view: states and reasons per column
 	for _, p := range plan.Problems {
-		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+		fmt.Fprintf(env.Stderr, "newsletter: skipped %s\n", esc(fmt.Sprint(p)))
 	}
 	for _, u := range plan.Unread {
-		fmt.Fprintf(env.Stderr, "newsletter: %v; its items are not listed\n", u)
+		fmt.Fprintf(env.Stderr, "newsletter: %s; its items are not listed\n", esc(fmt.Sprint(u)))
 	}
 	byNumber := map[int]*mailer.Campaign{}
 	for _, c := range camps {
@@ -67,7 +67,7 @@ func columnsCommand(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		gone := filepath.Base(c.File) + " (file gone)"
+		gone := esc(filepath.Base(c.File)) + " (file gone)"
 		switch {
 		case columns.IsFeedFileName(c.File) && len(plan.Unread) > 0:
 			gone = "feed item (feed not read)"

@@ -60,7 +60,7 @@ func feedSources(cfg *Config) []columns.Provider {
 // control and bidi-override characters escaped: it comes from outside.
 func originText(c *columns.Column) string {
 	if c.Origin == "" {
-		return filepath.Base(c.File)
+		return esc(filepath.Base(c.File))
 	}
 	s := esc(strings.TrimPrefix(strings.TrimPrefix(c.Origin, "https://"), "http://"))
 	const max = 48

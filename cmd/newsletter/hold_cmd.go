@@ -232,7 +232,7 @@ func proofCommand(ctx context.Context, env *Env, number int) error {
 		}
 	}
 	if len(sent) > 0 {
-		fmt.Fprintf(env.Stdout, "Proof of column %03d %q (%s) sent to %s.\n", col.Number, col.Subject, planned, strings.Join(sent, ", "))
+		fmt.Fprintf(env.Stdout, "Proof of column %03d %q (%s) sent to %s.\n", col.Number, col.Subject, esc(planned), esc(strings.Join(sent, ", ")))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("proof of column %03d: %s", col.Number, strings.Join(failed, "; "))
@@ -243,10 +243,10 @@ func proofCommand(ctx context.Context, env *Env, number int) error {
 // heldLine is what send and columns print about a held column; why is
 // "held by admin at TIME".
 func heldLine(number int, why string) string {
-	return fmt.Sprintf("Column %03d is %s; `newsletter release %d` lets it go.", number, why, number)
+	return fmt.Sprintf("Column %03d is %s; `newsletter release %d` lets it go.", number, esc(why), number)
 }
 
 // heldCampaignLine is heldLine for a column whose campaign is under way.
 func heldCampaignLine(number int, why string) string {
-	return fmt.Sprintf("Column %03d is %s; its campaign waits until `newsletter release %d`.", number, why, number)
+	return fmt.Sprintf("Column %03d is %s; its campaign waits until `newsletter release %d`.", number, esc(why), number)
 }

@@ -50,7 +50,7 @@ func previewCommand(ctx context.Context, env *Env, args []string, text, html boo
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("preview: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "Wrote %s\n", out)
+	fmt.Fprintf(env.Stdout, "Wrote %s\n", esc(out))
 	return nil
 }
 
@@ -114,7 +114,7 @@ func previewColumn(ctx context.Context, w io.Writer, cfg *Config, number int, mo
 			date = c.Date.Format("2006-01-02 15:04 MST")
 		}
 		_, err = fmt.Fprintf(w, "File:    %s\nNumber:  %s\nDate:    %s\nTo:      %s\nSubject: %s\nPreheader: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s",
-			c.Where(), c.NumberString(), date, reader.Email, m.Subject, c.Preheader, m.Text, m.HTML)
+			esc(c.Where()), c.NumberString(), date, esc(reader.Email), esc(m.Subject), esc(c.Preheader), m.Text, m.HTML)
 	}
 	return err
 }

@@ -127,6 +127,7 @@ func commands() []command {
 		releaseCmd(),
 		proofCmd(),
 		backupCmd(),
+		copyDBCmd(),
 		bouncesCmd(),
 	}
 }
@@ -155,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(args) > 1 && isCommand(args[1]) {
 			help = "newsletter " + args[1] + " --help"
 		}
-		fmt.Fprintf(stderr, "newsletter: %s\nRun '%s' for usage.\n", ue.msg, help)
+		fmt.Fprintf(stderr, "newsletter: %s\nRun '%s' for usage.\n", esc(ue.msg), help)
 		return 2
 	}
 	fmt.Fprintf(stderr, "newsletter: %s\n", userMessage(err))
@@ -250,10 +251,14 @@ func isTerminal(w io.Writer) bool {
 func userMessage(err error) string {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err)
+		return esc(fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err))
 	}
 	// The contract is one line: joined errors become one, separated by "; ".
+	// Each part may quote a file name or a server's reply, so it is escaped.
 	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = esc(l)
+	}
 	return strings.Join(lines, "; ")
 }
 

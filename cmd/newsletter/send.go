@@ -125,7 +125,7 @@ func sendCommand(ctx context.Context, env *Env, opts sendOptions) error {
 		printHeld(env.Stdout, plan)
 		if len(plan.New) == 0 && len(plan.Resume) == 0 {
 			for _, p := range plan.Problems {
-				fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+				fmt.Fprintf(env.Stderr, "newsletter: skipped %s\n", esc(fmt.Sprint(p)))
 			}
 			if len(plan.Unread) > 0 {
 				return unreadError(plan.Plan)
@@ -220,7 +220,7 @@ func sendTestCopy(ctx context.Context, env *Env, m *mailer.Mailer, opts sendOpti
 	if err := m.SendTest(ctx, col, opts.To); err != nil {
 		return smtpAdvice(err)
 	}
-	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, opts.To)
+	fmt.Fprintf(env.Stdout, "Test copy of column %03d %q sent to %s; nothing recorded.\n", col.Number, col.Subject, esc(opts.To))
 	return nil
 }
 
@@ -252,7 +252,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
 	list := func(email string) error {
-		_, err := fmt.Fprintf(w, "  %s\n", email)
+		_, err := fmt.Fprintf(w, "  %s\n", esc(email))
 		return err
 	}
 	describePending := func(c *mailer.Campaign) error {
@@ -261,7 +261,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 			return err
 		}
 		fmt.Fprintf(w, "Would resume column %03d %q (%s, as it was when the campaign started): %d of %d deliveries pending (%d waiting for retry), %d sent; still to get it:\n",
-			c.Number, c.Subject, c.File, counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
+			c.Number, c.Subject, esc(c.File), counts.Pending, counts.Total(), counts.Waiting, counts.Sent)
 		n, err := m.Campaigns().PendingRecipients(ctx, c.ID, list)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		return nil
 	}
 	describeNew := func(col *columns.Column) error {
-		fmt.Fprintf(w, "Would send column %03d %q (%s) to:\n", col.Number, col.Subject, col.File)
+		fmt.Fprintf(w, "Would send column %03d %q (%s) to:\n", col.Number, col.Subject, esc(col.File))
 		n, err := m.Campaigns().Recipients(ctx, list)
 		if err != nil {
 			return err
@@ -302,7 +302,7 @@ func sendDryRun(ctx context.Context, env *Env, app *App, m *mailer.Mailer, opts 
 		return err
 	}
 	for _, p := range plan.Problems {
-		fmt.Fprintf(env.Stderr, "newsletter: skipped %v\n", p)
+		fmt.Fprintf(env.Stderr, "newsletter: skipped %s\n", esc(fmt.Sprint(p)))
 	}
 	printHeld(w, plan)
 	for _, c := range plan.Resume {

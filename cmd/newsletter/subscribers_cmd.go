@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -101,9 +102,9 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 				return subscriberError(rest[0], err)
 			}
 			if s.Status == subscribers.StatusActive {
-				fmt.Fprintf(env.Stdout, "Added %s as active.\n", s.Email)
+				fmt.Fprintf(env.Stdout, "Added %s as active.\n", esc(s.Email))
 			} else {
-				fmt.Fprintf(env.Stdout, "Added %s as pending; a confirmation mail is queued and goes out with 'newsletter serve'.\n", s.Email)
+				fmt.Fprintf(env.Stdout, "Added %s as pending; a confirmation mail is queued and goes out with 'newsletter serve'.\n", esc(s.Email))
 			}
 			return nil
 		case "remove":
@@ -112,29 +113,29 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 				return subscriberError(rest[0], err)
 			}
 			if s.Status == subscribers.StatusUnsubscribed {
-				fmt.Fprintf(env.Stdout, "%s was already unsubscribed.\n", s.Email)
+				fmt.Fprintf(env.Stdout, "%s was already unsubscribed.\n", esc(s.Email))
 				return nil
 			}
 			if _, err := st.Unsubscribe(ctx, s.ID, subscribers.Evidence{UserAgent: "newsletter CLI", Detail: "removed by an admin"}); err != nil {
 				return subscriberError(rest[0], err)
 			}
-			fmt.Fprintf(env.Stdout, "Unsubscribed %s; the consent evidence is kept.\n", s.Email)
+			fmt.Fprintf(env.Stdout, "Unsubscribed %s; the consent evidence is kept.\n", esc(s.Email))
 			return nil
 		case "show":
 			return showSubscriber(ctx, env, st, app.Campaigns, rest[0], o.format)
 		case "forget":
 			err := st.Forget(ctx, rest[0])
 			if errors.Is(err, subscribers.ErrErasedWALBusy) {
-				fmt.Fprintf(env.Stderr, "note: %v\n", err)
+				fmt.Fprintf(env.Stderr, "note: %s\n", userMessage(err))
 			} else if err != nil {
 				return subscriberError(rest[0], err)
 			}
-			fmt.Fprintf(env.Stdout, "Erased all data about %s. Only a keyed hash of the address stays on the suppression list, so an import cannot bring it back; the person can still subscribe again through the form.\n", strings.TrimSpace(rest[0]))
+			fmt.Fprintf(env.Stdout, "Erased all data about %s. Only a keyed hash of the address stays on the suppression list, so an import cannot bring it back; the person can still subscribe again through the form.\n", esc(strings.TrimSpace(rest[0])))
 			return nil
 		case "import":
 			return importSubscribers(ctx, env, st, rest[0], o.confirmed, o.consentNote)
 		case "export":
-			return st.Export(ctx, env.Stdout)
+			return writeCSV(env, func(w io.Writer) error { return st.Export(ctx, w) })
 		}
 		return nil
 	}
@@ -208,7 +209,7 @@ func listSubscribers(ctx context.Context, env *Env, st *subscribers.Store, statu
 		return nil
 	case "csv":
 		// The layout of export, formulas neutralised alike.
-		return st.ExportFilter(ctx, env.Stdout, filter)
+		return writeCSV(env, func(w io.Writer) error { return st.ExportFilter(ctx, w, filter) })
 	case "json":
 		// One JSON object per line keeps memory flat for any list size.
 		enc := json.NewEncoder(jsonSafe{env.Stdout})
@@ -387,7 +388,7 @@ func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, fil
 		func(p subscribers.ImportProblem) {
 			// Say every problem, but don't flood a terminal with a million lines.
 			if shown < 1000 {
-				fmt.Fprintf(env.Stderr, "%s:%d: %s: %s\n", source, p.Line, orNone(p.Email), p.Reason)
+				fmt.Fprintf(env.Stderr, "%s:%d: %s: %s\n", esc(source), p.Line, orNone(p.Email), p.Reason)
 			}
 			shown++
 		})
@@ -401,9 +402,9 @@ func importSubscribers(ctx context.Context, env *Env, st *subscribers.Store, fil
 		fmt.Fprintf(env.Stderr, "... and %d more problem rows\n", shown-1000)
 	}
 	if len(res.IgnoredColumns) > 0 {
-		fmt.Fprintf(env.Stderr, "ignored unknown column(s): %s\n", strings.Join(res.IgnoredColumns, ", "))
+		fmt.Fprintf(env.Stderr, "ignored unknown column(s): %s\n", esc(strings.Join(res.IgnoredColumns, ", ")))
 	}
-	fmt.Fprintf(env.Stdout, "Imported %s: %d added, %d already on the list (unchanged), %d rejected.\n", source, res.Added, res.Unchanged, res.Rejected)
+	fmt.Fprintf(env.Stdout, "Imported %s: %d added, %d already on the list (unchanged), %d rejected.\n", esc(source), res.Added, res.Unchanged, res.Rejected)
 	if res.AddedPending > 0 {
 		fmt.Fprintf(env.Stdout, "Note: %d of them are pending. An import sends them no confirmation mail, and 'newsletter serve' deletes unconfirmed subscribers after --purge-pending-after (default 30 days).\n", res.AddedPending)
 	}
@@ -417,6 +418,50 @@ func esc(s string) string { return subscribers.EscapeText(s) }
 // jsonSafe writes encoded JSON with the characters esc escapes as \u
 // escapes: the same JSON to a program, harmless on a terminal. A
 // json.Encoder hands it each value whole, in one Write.
+// writeCSV runs export, which writes CSV. To a file or a pipe it writes the
+// exact data, so an export round-trips through import; on a terminal it
+// is for reading, so every cell goes through EscapeText and a name with
+// U+202E or ESC cannot act on the screen.
+func writeCSV(env *Env, export func(io.Writer) error) error {
+	if !env.IsTerminal {
+		return export(env.Stdout)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := export(pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	r := csv.NewReader(pr)
+	r.FieldsPerRecord = -1
+	cw := csv.NewWriter(env.Stdout)
+	var err error
+	for {
+		var rec []string
+		rec, err = r.Read()
+		if err != nil {
+			break
+		}
+		for i := range rec {
+			rec[i] = esc(rec[i])
+		}
+		if err = cw.Write(rec); err != nil {
+			break
+		}
+	}
+	pr.CloseWithError(errors.New("display stopped")) // the export stops too
+	expErr := <-done
+	cw.Flush()
+	switch {
+	case !errors.Is(err, io.EOF):
+		return err // the export's own error comes through the pipe
+	case expErr != nil:
+		return expErr
+	}
+	return cw.Error()
+}
+
 type jsonSafe struct{ w io.Writer }
 
 func (j jsonSafe) Write(p []byte) (int, error) {
