@@ -192,7 +192,7 @@ func listBounces(ctx context.Context, env *Env, limit int, review bool) error {
 		}
 		fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tREASON\tSIZE\tFROM\tSUBJECT")
 		for _, it := range items {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, stamp(it.At), it.Source, it.Reason, it.Size,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, stamp(it.At), esc(it.Source), esc(it.Reason), it.Size,
 				orNone(clipped(it.From, 60)), orNone(clipped(it.Subject, 80)))
 		}
 		return tw.Flush()
