@@ -223,37 +223,19 @@ func (cs *CampaignStore) List(ctx context.Context, f CampaignFilter) ([]*Campaig
 	return out, nil
 }
 
-// Counts counts a campaign's deliveries by state.
+// Counts counts a campaign's deliveries by state. One pass with a filter
+// per figure instead of GROUP BY: grouping a million rows made SQLite sort
+// them in memory, a spike of several MB at the end of every run.
 func (cs *CampaignStore) Counts(ctx context.Context, campaignID int64) (Counts, error) {
-	rows, err := cs.db.SQL().QueryContext(ctx, `SELECT state, attempts > 0, COUNT(*) FROM deliveries
-		WHERE campaign_id = ? GROUP BY state, attempts > 0`, campaignID)
-	if err != nil {
-		return Counts{}, fmt.Errorf("count deliveries: %w", err)
-	}
-	defer rows.Close()
 	var c Counts
-	for rows.Next() {
-		var state string
-		var tried bool
-		var n int
-		if err := rows.Scan(&state, &tried, &n); err != nil {
-			return Counts{}, fmt.Errorf("count deliveries: %w", err)
-		}
-		switch state {
-		case "pending":
-			c.Pending += n
-			if tried {
-				c.Waiting += n
-			}
-		case "sent":
-			c.Sent += n
-		case "failed":
-			c.Failed += n
-		case "skipped":
-			c.Skipped += n
-		}
-	}
-	if err := rows.Err(); err != nil {
+	err := cs.db.SQL().QueryRowContext(ctx, `SELECT
+		COUNT(*) FILTER (WHERE state = 'pending'),
+		COUNT(*) FILTER (WHERE state = 'pending' AND attempts > 0),
+		COUNT(*) FILTER (WHERE state = 'sent'),
+		COUNT(*) FILTER (WHERE state = 'failed'),
+		COUNT(*) FILTER (WHERE state = 'skipped')
+		FROM deliveries WHERE campaign_id = ?`, campaignID).Scan(&c.Pending, &c.Waiting, &c.Sent, &c.Failed, &c.Skipped)
+	if err != nil {
 		return Counts{}, fmt.Errorf("count deliveries: %w", err)
 	}
 	return c, nil
