@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/microcosm-cc/bluemonday"
 	"golang.org/x/net/html"
@@ -21,8 +22,9 @@ import (
 // addresses. No scripts, styles, frames, forms, event handlers or
 // attributes beyond href, src, alt and an ordered list's start; no
 // javascript: or data: URLs, nor relative ones (a mail has no base). A
-// bluemonday.Policy is safe for concurrent use once built.
-var htmlPolicy = newHTMLPolicy()
+// bluemonday.Policy is safe for concurrent use once built. Built on first
+// use: only feed items need it.
+var htmlPolicy = sync.OnceValue(newHTMLPolicy)
 
 func newHTMLPolicy() *bluemonday.Policy {
 	p := bluemonday.NewPolicy()
@@ -47,7 +49,7 @@ func newHTMLPolicy() *bluemonday.Policy {
 // sanitizeHTML returns s with everything removed that the column model
 // cannot carry or that is unsafe in a mail (see htmlPolicy).
 func sanitizeHTML(s string) string {
-	return htmlPolicy.Sanitize(s)
+	return htmlPolicy().Sanitize(s)
 }
 
 // htmlBody parses the body of an HTML column: the title is front matter

@@ -172,3 +172,27 @@ func TestWebhookSecretsNeverShown(t *testing.T) {
 		t.Errorf("the log shows a secret:\n%s", logs)
 	}
 }
+
+func TestIsSNSTopicARN(t *testing.T) {
+	name256 := strings.Repeat("a", 256)
+	for _, tc := range []struct {
+		arn  string
+		want bool
+	}{
+		{"arn:aws:sns:eu-central-1:123456789012:bounces", true},
+		{"arn:aws-cn:sns:cn-north-1:123456789012:bounces.fifo", true},
+		{"arn:aws-us-gov:sns:us-gov-west-1:123456789012:my_topic-2", true},
+		{"arn:aws:sns:eu-central-1:123456789012:" + name256, true},
+		{"arn:aws:sns:eu-central-1:123456789012:" + name256 + ".fifo", true},
+		{"arn:aws:sns:eu-central-1:123456789012:" + name256 + "a", false},
+		{"arn:aws:sns:eu-central-1:123456789012:", false},
+		{"arn:aws:sns:eu-central-1:12345678901:bounces", false},
+		{"arn:aws:sqs:eu-central-1:123456789012:bounces", false},
+		{"arn:aws:sns:eu-central-1:123456789012:bounces:extra", false},
+		{"newsletter-bounces", false},
+	} {
+		if got := isSNSTopicARN(tc.arn); got != tc.want {
+			t.Errorf("isSNSTopicARN(%.60q) = %v, want %v", tc.arn, got, tc.want)
+		}
+	}
+}

@@ -1,9 +1,6 @@
 package bounce
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Hard or soft, as DESIGN.md "Bounces and complaints" defines them: hard
 // only when the address does not exist or takes no mail; everything else
@@ -81,7 +78,7 @@ var hardPhrases = []string{
 var providerHard = []string{"as(201806281)"}
 
 // doesntHaveAccount matches "doesn't have a yahoo.com account" and the like.
-var doesntHaveAccount = regexp.MustCompile(`(?:doesn'?t|does not) have an? [a-z0-9.\-]+ account`)
+var doesntHaveAccount = lazyRegexp(`(?:doesn'?t|does not) have an? [a-z0-9.\-]+ account`)
 
 // ReplyKind says whether an SMTP server's reply refusing a recipient at
 // send time (say "550 5.1.1 no such user") is a hard or a soft bounce, by
@@ -121,7 +118,7 @@ func classify(statusField, diag string) (Kind, string) {
 			return Soft, status
 		}
 	}
-	if containsAny(low, hardPhrases) || doesntHaveAccount.MatchString(low) {
+	if containsAny(low, hardPhrases) || doesntHaveAccount().MatchString(low) {
 		return Hard, status
 	}
 	return Soft, status
@@ -160,13 +157,13 @@ func pickStatus(statusField, diag string) string {
 	return first
 }
 
-var statusCodeRE = regexp.MustCompile(`[245]\.\d{1,3}\.\d{1,3}`)
+var statusCodeRE = lazyRegexp(`[245]\.\d{1,3}\.\d{1,3}`)
 
 // statusCodes finds enhanced status codes in text, skipping digits that
 // are part of something longer (an IP address, a version number).
 func statusCodes(s string) []string {
 	var out []string
-	for _, loc := range statusCodeRE.FindAllStringIndex(s, 20) {
+	for _, loc := range statusCodeRE().FindAllStringIndex(s, 20) {
 		i, j := loc[0], loc[1]
 		if i > 0 && (isDigit(s[i-1]) || s[i-1] == '.') {
 			continue
@@ -181,11 +178,11 @@ func statusCodes(s string) []string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-var replyCodeRE = regexp.MustCompile(`(?:^|[^\d.])([245]\d\d)(?:[ \-]|$)`)
+var replyCodeRE = lazyRegexp(`(?:^|[^\d.])([245]\d\d)(?:[ \-]|$)`)
 
 // replyCode is the first SMTP reply code in the text, 0 when none.
 func replyCode(s string) int {
-	m := replyCodeRE.FindStringSubmatch(s)
+	m := replyCodeRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0
 	}

@@ -1,7 +1,5 @@
 package bounce
 
-import "regexp"
-
 // Exchange and Microsoft 365 non-delivery reports without a usable
 // delivery-status part. Exchange 2007 and later: "Delivery has failed to
 // these recipients or groups:" and, under "Diagnostic information for
@@ -27,11 +25,11 @@ func exchangeFormat() textFormat {
 	}
 }
 
-var exchangeProse = regexp.MustCompile(`(?i)your message to (\S+@\S+?) couldn't be delivered`)
+var exchangeProse = lazyRegexp(`(?i)your message to (\S+@\S+?) couldn't be delivered`)
 
 func exchangeBlocks(section string) []block {
 	blocks := recipientBlocks(section)
-	for _, m := range exchangeProse.FindAllStringSubmatch(section, 10) {
+	for _, m := range exchangeProse().FindAllStringSubmatch(section, 10) {
 		blocks = append(blocks, block{addr: m[1]})
 	}
 	return blocks

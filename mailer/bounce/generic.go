@@ -1,9 +1,6 @@
 package bounce
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // The last resort for reports of mail systems none of the families knows
 // (MDaemon, appliances, hosted filters): a message from a mail system, or
@@ -28,7 +25,7 @@ func readGeneric(m *message, rep *Report) bool {
 	}
 	var blocks []block
 	for _, v := range m.header.Values("X-Failed-Recipients") {
-		for _, a := range addrInText.FindAllString(v, 20) {
+		for _, a := range addrInText().FindAllString(v, 20) {
 			blocks = append(blocks, block{addr: a, text: linesAbout(section, strings.ToLower(a))})
 		}
 	}
@@ -71,7 +68,7 @@ var genericCopyMarkers = []string{
 	"ursprünglichen nachricht",
 }
 
-var quotedTo = regexp.MustCompile(`(?im)^[ \t]*to:[ \t]*([^\r\n]+)`)
+var quotedTo = lazyRegexp(`(?im)^[ \t]*to:[ \t]*([^\r\n]+)`)
 
 // successStatements say that a delivery succeeded (a success notification
 // without a delivery-status part).
@@ -100,7 +97,7 @@ var failureStatements = []string{
 
 // labelLine matches a recipient named after a label ("Recipient:
 // user@example.com", "Empfänger: ...", "あて先: ...").
-var labelLine = regexp.MustCompile(`^\s*([\p{L}][\p{L} ()-]{1,30})\s*[:：]\s*<?([^<>\s]+@[^<>\s]+?)>?\s*$`)
+var labelLine = lazyRegexp(`^\s*([\p{L}][\p{L} ()-]{1,30})\s*[:：]\s*<?([^<>\s]+@[^<>\s]+?)>?\s*$`)
 
 // headerLabels are labels of quoted header lines, which name no failed
 // recipient.
@@ -114,7 +111,7 @@ var headerLabels = map[string]bool{
 // lines that follow up to a blank line.
 func labelledBlocks(section string) []block {
 	return blocksAt(section, func(line string) (block, bool) {
-		sm := labelLine.FindStringSubmatch(line)
+		sm := labelLine().FindStringSubmatch(line)
 		if sm == nil || headerLabels[strings.ToLower(strings.TrimSpace(sm[1]))] {
 			return block{}, false
 		}
@@ -131,7 +128,7 @@ func returnedTo(m *message, rep *Report) string {
 	if m.original != nil {
 		toField = m.original.get("To")
 	} else {
-		toField = quotedHeader(quotedTo, m.text())
+		toField = quotedHeader(quotedTo(), m.text())
 	}
 	to := headerAddresses(toField)
 	if len(to) != 1 {

@@ -1,7 +1,5 @@
 package bounce
 
-import "regexp"
-
 // Gmail's reports without a delivery-status part: the old "Delivery to the
 // following recipient failed permanently:" with the address indented on
 // its own line and the remote reply under "Technical details of permanent
@@ -23,11 +21,11 @@ func gmailFormat() textFormat {
 	}
 }
 
-var gmailProse = regexp.MustCompile(`(?i)wasn't delivered to (\S+@\S+?) because([^\n]*)`)
+var gmailProse = lazyRegexp(`(?i)wasn't delivered to (\S+@\S+?) because([^\n]*)`)
 
 func gmailBlocks(section string) []block {
 	blocks := recipientBlocks(section)
-	for _, m := range gmailProse.FindAllStringSubmatch(section, 10) {
+	for _, m := range gmailProse().FindAllStringSubmatch(section, 10) {
 		blocks = append(blocks, block{addr: m[1], text: m[2]})
 	}
 	return blocks

@@ -27,7 +27,7 @@ func addressLineBlocks(section string) []block {
 		return blocks
 	}
 	return blocksAt(section, func(line string) (block, bool) {
-		a := addrInText.FindString(line)
+		a := addrInText().FindString(line)
 		return block{addr: a, text: strings.TrimSpace(line)}, a != ""
 	})
 }

@@ -63,13 +63,13 @@ func fillOriginal(m *message, rep *Report) {
 	}
 	text := m.text()
 	if rep.OriginalMessageID == "" {
-		rep.OriginalMessageID = messageID(quotedHeader(quotedMessageID, text))
+		rep.OriginalMessageID = messageID(quotedHeader(quotedMessageID(), text))
 	}
 	if rep.ListID == "" {
-		rep.ListID = listID(quotedHeader(quotedListID, text))
+		rep.ListID = listID(quotedHeader(quotedListID(), text))
 	}
 	if rep.ReturnPath == "" {
-		rep.ReturnPath = addressOf(quotedHeader(quotedReturnPath, text))
+		rep.ReturnPath = addressOf(quotedHeader(quotedReturnPath(), text))
 	}
 	if rep.OriginalMessageID == "" && len(rep.Events) > 0 {
 		rep.OriginalMessageID = messageID(m.header.Get("In-Reply-To"))
@@ -77,9 +77,9 @@ func fillOriginal(m *message, rep *Report) {
 }
 
 var (
-	quotedMessageID  = regexp.MustCompile(`(?im)^[ \t]*message-id:[ \t]*(<[^>\s]+>)`)
-	quotedListID     = regexp.MustCompile(`(?im)^[ \t]*list-id:[ \t]*([^\r\n]*<[^>\s]+>)`)
-	quotedReturnPath = regexp.MustCompile(`(?im)^[ \t]*return-path:[ \t]*(<?[^>\s]+@[^>\s]+>?)`)
+	quotedMessageID  = lazyRegexp(`(?im)^[ \t]*message-id:[ \t]*(<[^>\s]+>)`)
+	quotedListID     = lazyRegexp(`(?im)^[ \t]*list-id:[ \t]*([^\r\n]*<[^>\s]+>)`)
+	quotedReturnPath = lazyRegexp(`(?im)^[ \t]*return-path:[ \t]*(<?[^>\s]+@[^>\s]+>?)`)
 )
 
 func quotedHeader(re *regexp.Regexp, text string) string {

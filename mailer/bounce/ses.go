@@ -1,9 +1,6 @@
 package bounce
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Amazon SES reports forwarded as mail. Current ones are RFC 3464 DSNs
 // ("An error occurred while trying to deliver the mail to the following
@@ -22,7 +19,7 @@ func sesFormat() textFormat {
 	}
 }
 
-var sesUndeliverable = regexp.MustCompile(`(?i)message to <([^<>\s]+@[^<>\s]+)> was undeliverable`)
+var sesUndeliverable = lazyRegexp(`(?i)message to <([^<>\s]+@[^<>\s]+)> was undeliverable`)
 
 func sesBlocks(section string) []block {
 	reason := ""
@@ -30,7 +27,7 @@ func sesBlocks(section string) []block {
 		reason = section[i+len("the reason for the problem:"):]
 	}
 	var blocks []block
-	for _, m := range sesUndeliverable.FindAllStringSubmatch(section, 10) {
+	for _, m := range sesUndeliverable().FindAllStringSubmatch(section, 10) {
 		blocks = append(blocks, block{addr: m[1], text: reason})
 	}
 	if len(blocks) == 0 {

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
@@ -120,7 +121,7 @@ func indexAny(s string, phrases []string) (int, string) {
 
 // addrInText finds mail addresses in prose, internationalised ones (RFC
 // 6531) included.
-var addrInText = regexp.MustCompile(`[\p{L}\p{N}.!#$%&'*+/=?^_{|}~-]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)+`)
+var addrInText = lazyRegexp(`[\p{L}\p{N}.!#$%&'*+/=?^_{|}~-]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)+`)
 
 // cleanAddress turns a DSN or ARF address field ("rfc822; <A@B.example>")
 // into a lower-case address, "" when it holds none.
@@ -140,7 +141,7 @@ func addressOf(s string) string {
 		s = strings.Trim(s[i:], "<> ")
 	}
 	s = decodeXtext(s)
-	return addrInText.FindString(s)
+	return addrInText().FindString(s)
 }
 
 // decodeXtext undoes RFC 3461 xtext ("+2B" for "+") as some MTAs leave it
@@ -195,7 +196,7 @@ func headerAddresses(value string) []string {
 		}
 		return out
 	}
-	return addrInText.FindAllString(value, 20)
+	return addrInText().FindAllString(value, 20)
 }
 
 // messageID strips the angle brackets and any comment from a Message-ID.
@@ -221,4 +222,13 @@ func listID(s string) string {
 		}
 	}
 	return s
+}
+
+// lazyRegexp compiles expr on first use. The patterns with Unicode classes
+// (\p{L}, \p{N}) compile to ~400 KB of tables; compiled at start-up they
+// would sit in the heap of every process, also of `send` and `serve`,
+// which never read a bounce, and the collector lets the heap grow to twice
+// what stays live.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

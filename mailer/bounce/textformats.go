@@ -1,9 +1,6 @@
 package bounce
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // textFormat describes one family of plain-text bounce reports: the ones
 // written before RFC 3464, and the ones servers still write without a
@@ -135,7 +132,7 @@ func ownAddresses(m *message, rep *Report) map[string]bool {
 //	'user@example.com' on 3/2/2026 7:01 AM         (Exchange 2003)
 //	user@example.com<mailto:user@example.com>      (Exchange 2007+)
 //	<user@example.com> ... unknown user            (Sendmail, T-Online)
-var recipientLine = regexp.MustCompile(`^\s*(?:<([^<>\s]+@[^<>\s]+)>|'([^'\s]+@[^'\s]+)'|"([^"\s]+@[^"\s]+)"|([^<>\s'":;,()]+@[^<>\s'":;,()]+))` +
+var recipientLine = lazyRegexp(`^\s*(?:<([^<>\s]+@[^<>\s]+)>|'([^'\s]+@[^'\s]+)'|"([^"\s]+@[^"\s]+)"|([^<>\s'":;,()]+@[^<>\s'":;,()]+))` +
 	`(?:\s*\((?:expanded|generated) from [^)]*\))?(?:<mailto:[^>]*>)?\s*(?::\s*(.*?)|\s*\.\.\.\s*(.*?)|\s+on\s+.*?)?\s*$`)
 
 // recipientBlocks finds the recipient lines and, for each, its text: the
@@ -143,7 +140,7 @@ var recipientLine = regexp.MustCompile(`^\s*(?:<([^<>\s]+@[^<>\s]+)>|'([^'\s]+@[
 // recipient.
 func recipientBlocks(section string) []block {
 	return blocksAt(section, func(line string) (block, bool) {
-		sm := recipientLine.FindStringSubmatch(line)
+		sm := recipientLine().FindStringSubmatch(line)
 		if sm == nil {
 			return block{}, false
 		}
