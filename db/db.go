@@ -90,6 +90,7 @@ func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
 			return nil, fmt.Errorf("database folder %s: %w", dir, err)
 		}
 	}
+	limitMallocArenas()
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", path, err)
 	}
@@ -98,6 +99,12 @@ func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
+	// SQLite's page cache per connection: 512 KiB instead of 2 MB. The
+	// pages a claim, a mark or a subscribe touches fit many times over, and
+	// big scans (the snapshot, the summary) read through the OS's page
+	// cache just as fast (a 100 000 campaign: same snapshot time and rate);
+	// at 2 MB each pooled connection kept up to 2 MB resident.
+	q.Set("_cache_size", "-512")
 	// Deleted rows are overwritten with zeros, so an erased subscriber
 	// (GDPR Art. 17) does not linger in free pages of the file.
 	q.Set("_secure_delete", "on")

@@ -46,7 +46,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		var fk int
+		var fk, cache int
 		var mode string
 		if err := c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
 			t.Fatal(err)
@@ -54,8 +54,12 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		if err := c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 			t.Fatal(err)
 		}
-		if fk != 1 || mode != "wal" {
-			t.Fatalf("connection %d: foreign_keys=%d journal_mode=%s", i, fk, mode)
+		// The page cache is bounded per connection (resident memory).
+		if err := c.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
+			t.Fatal(err)
+		}
+		if fk != 1 || mode != "wal" || cache != -512 {
+			t.Fatalf("connection %d: foreign_keys=%d journal_mode=%s cache_size=%d", i, fk, mode, cache)
 		}
 	}
 	for _, c := range conns {
