@@ -43,7 +43,9 @@ test-postgres:
 # latency, composing one message (go-mail vs the campaign's encode-once,
 # without and with DKIM), campaigns against bare go-mail on the same bytes
 # (paired, 3 rounds at 4 and at 8 connections, median ratio), and whole
-# campaigns of 10k and 100k subscribers (1M with NEWSLETTER_BENCH_1M=1).
+# campaigns of 10k and 100k subscribers (1M with NEWSLETTER_BENCH_1M=1),
+# and the resident memory of `newsletter send` as its own process (100k;
+# 1M with NEWSLETTER_BENCH_1M=1).
 # The machine's load is printed before and after: figures from a busy
 # machine are not comparable.
 bench:
@@ -55,6 +57,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Compose|VERPAddress' -benchtime 2000x -cpu 1 ./mailer/
 	$(GO) test -run '^$$' -bench 'Paired' -benchtime 1x -timeout 60m ./mailer/
 	$(GO) test -run '^$$' -bench 'Campaign|BareGoMail' -benchtime 1x -timeout 60m ./mailer/
+	$(GO) test -run '^$$' -bench 'SendMemory' -benchtime 1x -timeout 60m ./cmd/newsletter/
 	uptime
 
 # Each fuzz target for FUZZTIME (go test takes one -fuzz target per run).
