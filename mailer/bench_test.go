@@ -24,6 +24,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"newsletter/columns"
+	"newsletter/internal/keyedmac"
 	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -373,7 +374,7 @@ func (cb *campaignBench) bare(m *Mailer, workers int) (send, cpu time.Duration) 
 					unsub := m.unsubscribeURL(r.id)
 					rm := prep.Personalize(templates.Recipient{Email: r.email, Name: r.name, UnsubscribeURL: unsub})
 					msg, err := m.composer.message(envelope{ToEmail: r.email, ToName: r.name, Mail: rm,
-						MessageID: campaignMessageID(m.opts.Secret, cb.number, r.id, m.from.domain), UnsubscribeURL: unsub, Date: time.Now()})
+						MessageID: campaignMessageID(m.ids, cb.number, r.id, m.from.domain), UnsubscribeURL: unsub, Date: time.Now()})
 					if err != nil {
 						b.Error(err)
 						return
@@ -538,7 +539,7 @@ func BenchmarkCompose(b *testing.B) {
 		c.boundary = ""
 		rcpt := func(i int) campaignRecipient {
 			return campaignRecipient{Email: fmt.Sprintf("r%d@example.net", i), Name: fmt.Sprintf("Leserin r%d", i),
-				MessageID:      campaignMessageID([]byte("k"), 30, int64(i), "example.org"),
+				MessageID:      campaignMessageID(keyedmac.New([]byte("k")), 30, int64(i), "example.org"),
 				UnsubscribeURL: "https://news.example.org/unsubscribe?token=AQ2x3l0bfQ9bLk6Lz3a0lXGz" + strconv.Itoa(i),
 				Date:           time.Now()}
 		}

@@ -21,6 +21,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"newsletter/columns"
+	"newsletter/internal/keyedmac"
 	"newsletter/templates"
 )
 
@@ -51,7 +52,7 @@ func realPrepared(t testing.TB) *templates.PreparedMail {
 }
 
 func (r campaignRecipient) with(i int) campaignRecipient {
-	r.MessageID = campaignMessageID([]byte("k"), 30, int64(i+1), "example.org")
+	r.MessageID = campaignMessageID(keyedmac.New([]byte("k")), 30, int64(i+1), "example.org")
 	r.UnsubscribeURL = fmt.Sprintf("https://news.example.org/unsubscribe?token=T%dx&amp=%d", i, i*7919)
 	r.Date = time.Date(2026, 3, 2, 7, 0, i, 0, time.FixedZone("CET", 3600))
 	return r

@@ -350,7 +350,7 @@ type deliveryMail struct {
 // campaign's mail encoded once, unless it is nil or a value of this
 // recipient's would break it; else in full.
 func (m *Mailer) composeDelivery(number int, prep ColumnMail, cw *campaignWriter, d delivery, buf *bytes.Buffer) deliveryMail {
-	msgID := campaignMessageID(m.opts.Secret, number, d.SubscriberID, m.from.domain)
+	msgID := campaignMessageID(m.ids, number, d.SubscriberID, m.from.domain)
 	unsub := m.unsubscribeURL(d.SubscriberID)
 	if cw != nil {
 		err := cw.write(buf, campaignRecipient{Email: d.Email, Name: d.Name, MessageID: msgID, UnsubscribeURL: unsub, Date: m.db.Now()})

@@ -12,6 +12,7 @@ import (
 
 	"newsletter/columns"
 	"newsletter/db"
+	"newsletter/internal/keyedmac"
 	"newsletter/subscribers"
 	"newsletter/templates"
 )
@@ -43,9 +44,10 @@ type Mailer struct {
 	opts     Options
 	from     fromAddress
 	composer *composer
-	sender   *sender     // the one SMTP send path: campaigns, outbox, test copy
-	verp     *verp       // return paths with --bounce-address; nil without
-	retry    retryPolicy // the one retry policy: outbox items and deliveries
+	sender   *sender       // the one SMTP send path: campaigns, outbox, test copy
+	verp     *verp         // return paths with --bounce-address; nil without
+	retry    retryPolicy   // the one retry policy: outbox items and deliveries
+	ids      *keyedmac.MAC // Message-IDs, one MAC per message under the secret
 	owner    string
 	log      *slog.Logger
 	metrics  *metrics
@@ -81,6 +83,7 @@ func New(d *db.DB, store *subscribers.Store, r Renderer, opts Options) (*Mailer,
 	m := &Mailer{
 		db: d, store: store, campaigns: NewCampaignStore(d), renderer: r, opts: opts, from: from,
 		holds:   NewHolds(d, opts.Secret, opts.Location),
+		ids:     keyedmac.New(opts.Secret),
 		retry:   retryPolicy{backoff: opts.RetryBackoff, giveUpAfter: opts.RetryFor},
 		owner:   owner,
 		log:     opts.Logger,

@@ -2,7 +2,6 @@ package mailer
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"newsletter/internal/keyedmac"
 	"newsletter/templates"
 )
 
@@ -114,25 +114,25 @@ func (c *composer) message(e envelope) (*gomail.Msg, error) {
 // mail. Only the column number shows: the subscriber is in the keyed MAC,
 // so the ID reveals no row id (nor how long the list is) and cannot be
 // guessed for anyone else.
-func campaignMessageID(secret []byte, number int, subscriberID int64, domain string) string {
+func campaignMessageID(ids *keyedmac.MAC, number int, subscriberID int64, domain string) string {
 	c := "c" + strconv.Itoa(number)
-	return c + "." + idMAC(secret, c+".s"+strconv.FormatInt(subscriberID, 10)) + "@" + domain
+	return c + "." + idMAC(ids, c+".s"+strconv.FormatInt(subscriberID, 10)) + "@" + domain
 }
 
 // outboxMessageID identifies a confirmation mail the same way across
 // retries, without its row id.
-func outboxMessageID(secret []byte, outboxID int64, domain string) string {
-	return "o." + idMAC(secret, "o"+strconv.FormatInt(outboxID, 10)) + "@" + domain
+func outboxMessageID(ids *keyedmac.MAC, outboxID int64, domain string) string {
+	return "o." + idMAC(ids, "o"+strconv.FormatInt(outboxID, 10)) + "@" + domain
 }
 
 // idMAC is 120 bits of HMAC-SHA256 over s under the installation secret,
 // in lower-case base32: unique enough for every mail a list will ever send,
 // and valid in a Message-ID's dot-atom. The "message-id" label keeps it
 // apart from the other MACs under the same key.
-func idMAC(secret []byte, s string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("message-id\x00" + s))
-	return strings.ToLower(base32.StdEncoding.EncodeToString(m.Sum(nil)[:15]))
+func idMAC(ids *keyedmac.MAC, s string) string {
+	data := append([]byte("message-id\x00"), s...)
+	var sum [sha256.Size]byte
+	return strings.ToLower(base32.StdEncoding.EncodeToString(ids.Sum(sum[:0], data)[:15]))
 }
 
 // listDomain is the host of the public URL, else the From domain.

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"newsletter/columns"
+	"newsletter/internal/keyedmac"
 	"newsletter/internal/testkit"
 	"newsletter/subscribers"
 	"newsletter/templates"
@@ -36,7 +37,7 @@ func goldenEnvelope(c *composer) envelope {
 	rm := fakePrepared{col}.Personalize(templates.Recipient{Email: "anna@example.net", Name: "Anna Müller", UnsubscribeURL: unsub})
 	return envelope{
 		ToEmail: "anna@example.net", ToName: "Anna Müller", Mail: rm,
-		MessageID:      campaignMessageID([]byte("golden-secret"), 30, 7, "example.org"),
+		MessageID:      campaignMessageID(keyedmac.New([]byte("golden-secret")), 30, 7, "example.org"),
 		UnsubscribeURL: unsub,
 		Date:           time.Date(2026, 3, 2, 7, 0, 0, 0, time.FixedZone("CET", 3600)),
 	}
@@ -240,11 +241,11 @@ func TestListIDWithOddNames(t *testing.T) {
 }
 
 func TestMessageIDIsStable(t *testing.T) {
-	a := campaignMessageID([]byte("k"), 31, 42, "example.org")
-	if a != campaignMessageID([]byte("k"), 31, 42, "example.org") {
+	a := campaignMessageID(keyedmac.New([]byte("k")), 31, 42, "example.org")
+	if a != campaignMessageID(keyedmac.New([]byte("k")), 31, 42, "example.org") {
 		t.Fatal("not deterministic")
 	}
-	if a == campaignMessageID([]byte("k"), 31, 43, "example.org") || a == campaignMessageID([]byte("other"), 31, 42, "example.org") {
+	if a == campaignMessageID(keyedmac.New([]byte("k")), 31, 43, "example.org") || a == campaignMessageID(keyedmac.New([]byte("other")), 31, 42, "example.org") {
 		t.Fatal("collides")
 	}
 	if !strings.HasPrefix(a, "c31.") || !strings.HasSuffix(a, "@example.org") {

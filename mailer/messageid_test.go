@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"newsletter/internal/keyedmac"
 )
 
 // Public identifiers reveal no row id and so not how long the list is:
@@ -17,8 +19,8 @@ func TestMessageIDsRevealNoRowID(t *testing.T) {
 	outboxRE := regexp.MustCompile(`^o\.[a-z2-7]{24}@example\.org$`)
 	seen := map[string]bool{}
 	for _, id := range []int64{1, 7, 237, 4711, 1 << 40} {
-		c := campaignMessageID(key, 31, id, "example.org")
-		o := outboxMessageID(key, id, "example.org")
+		c := campaignMessageID(keyedmac.New(key), 31, id, "example.org")
+		o := outboxMessageID(keyedmac.New(key), id, "example.org")
 		if !campaignRE.MatchString(c) || !outboxRE.MatchString(o) {
 			t.Errorf("row %d: %q, %q", id, c, o)
 		}
@@ -26,10 +28,10 @@ func TestMessageIDsRevealNoRowID(t *testing.T) {
 		if strings.Contains(local, strconv.FormatInt(id, 10)) && id > 9 {
 			t.Errorf("row %d shows in %q", id, c)
 		}
-		if c != campaignMessageID(key, 31, id, "example.org") || o != outboxMessageID(key, id, "example.org") {
+		if c != campaignMessageID(keyedmac.New(key), 31, id, "example.org") || o != outboxMessageID(keyedmac.New(key), id, "example.org") {
 			t.Errorf("row %d: not deterministic", id)
 		}
-		if c == campaignMessageID([]byte("other-key"), 31, id, "example.org") {
+		if c == campaignMessageID(keyedmac.New([]byte("other-key")), 31, id, "example.org") {
 			t.Errorf("row %d: the same without the key", id)
 		}
 		if seen[c] || seen[o] {

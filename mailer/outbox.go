@@ -135,7 +135,7 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 		m.outboxRetry(bg, c, "render failed: "+oneLine(err.Error()))
 		return nil
 	}
-	msgID := outboxMessageID(m.opts.Secret, it.ID, m.from.domain)
+	msgID := outboxMessageID(m.ids, it.ID, m.from.domain)
 	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}
 	switch it.Kind {
 	case db.OutboxKindWelcome:

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+
+	"newsletter/internal/keyedmac"
 )
 
 // ErrBadToken is returned for a token that is malformed, forged, expired or
@@ -32,8 +34,8 @@ const unsubscribeTokenLen = 2 * aes.BlockSize
 
 // unsubscribeKeys are the keys of the current token format.
 type unsubscribeKeys struct {
-	block  cipher.Block
-	macKey []byte
+	block cipher.Block
+	mac   *keyedmac.MAC // a campaign makes a token per message
 }
 
 func deriveKey(secret []byte, label string) []byte {
@@ -47,23 +49,22 @@ func newUnsubscribeKeys(secret []byte) unsubscribeKeys {
 	if err != nil {
 		panic(err) // a 32-byte key is always a valid AES key
 	}
-	return unsubscribeKeys{block: block, macKey: deriveKey(secret, "unsubscribe token v2: authentication")}
+	return unsubscribeKeys{block: block, mac: keyedmac.New(deriveKey(secret, "unsubscribe token v2: authentication"))}
 }
 
-func (k unsubscribeKeys) mac(sealed []byte) []byte {
-	m := hmac.New(sha256.New, k.macKey)
-	m.Write(sealed)
-	return m.Sum(nil)[:16]
+// tag appends the MAC of the sealed block, truncated to 128 bits, to dst.
+func (k unsubscribeKeys) tag(dst, sealed []byte) []byte {
+	return k.mac.Sum(dst, sealed)[:len(dst)+16]
 }
 
 // UnsubscribeToken returns the subscriber's unsubscribe token.
 func (s *Store) UnsubscribeToken(subscriberID int64) string {
 	var plain [aes.BlockSize]byte
 	binary.BigEndian.PutUint64(plain[8:], uint64(subscriberID))
-	buf := make([]byte, aes.BlockSize, unsubscribeTokenLen)
+	var b [aes.BlockSize + sha256.Size]byte // the sealed block, then its full MAC
+	buf := b[:aes.BlockSize]
 	s.unsub.block.Encrypt(buf, plain[:])
-	buf = append(buf, s.unsub.mac(buf)...)
-	return base64.RawURLEncoding.EncodeToString(buf)
+	return base64.RawURLEncoding.EncodeToString(s.unsub.tag(buf, buf))
 }
 
 // ParseUnsubscribeToken returns the subscriber id a token was made for. It
@@ -77,7 +78,8 @@ func (s *Store) ParseUnsubscribeToken(tok string) (int64, error) {
 	switch {
 	case len(raw) == unsubscribeTokenLen:
 		sealed := raw[:aes.BlockSize]
-		if !hmac.Equal(raw[aes.BlockSize:], s.unsub.mac(sealed)) {
+		var t [sha256.Size]byte
+		if !hmac.Equal(raw[aes.BlockSize:], s.unsub.tag(t[:0], sealed)) {
 			return 0, ErrBadToken
 		}
 		var plain [aes.BlockSize]byte
