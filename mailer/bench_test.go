@@ -414,10 +414,6 @@ func BenchmarkCampaign1M(b *testing.B) {
 func benchCampaign(b *testing.B, n int) {
 	cb := newCampaignBench(b, n)
 	m := cb.mailer(benchWorkers)
-	if os.Getenv("GOGC") == "" {
-		// The collector's target as the binary sets it (cmd/newsletter).
-		defer debug.SetGCPercent(debug.SetGCPercent(50))
-	}
 	runtime.GC()
 	var snapshot, snapshotCPU, send, cpu time.Duration
 	var peak, rss uint64
