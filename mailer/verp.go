@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+
+	"newsletter/internal/keyedmac"
 )
 
 // VERP (DESIGN "Mail"): with --bounce-address local@domain every mail
@@ -73,7 +75,7 @@ type verp struct {
 	local  string // as configured
 	domain string // lower-cased
 	block  cipher.Block
-	macKey []byte
+	mac    *keyedmac.MAC // a return path per message
 }
 
 // newVERP prepares the return paths of address ("local@domain") under the
@@ -90,7 +92,7 @@ func newVERP(address string, secret []byte) (*verp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VERP cipher: %w", err)
 	}
-	return &verp{local: local, domain: strings.ToLower(domain), block: block, macKey: deriveKey(secret, "verp-mac")}, nil
+	return &verp{local: local, domain: strings.ToLower(domain), block: block, mac: keyedmac.New(deriveKey(secret, "verp-mac"))}, nil
 }
 
 // SplitBounceAddress checks a --bounce-address: a bare address local@domain
@@ -151,15 +153,15 @@ func (v *verp) tag(ref mailRef) (string, bool) {
 	default:
 		return "", false
 	}
-	copy(b[1+verpIDBytes:], v.mac(b[:1+verpIDBytes]))
+	copy(b[1+verpIDBytes:], v.sum(b[:1+verpIDBytes]))
 	v.block.Encrypt(b[:], b[:])
 	return strings.ToLower(verpEncoding.EncodeToString(b[:])), true
 }
 
-func (v *verp) mac(plain []byte) []byte {
-	m := hmac.New(sha256.New, v.macKey)
-	m.Write(plain)
-	return m.Sum(nil)[:verpMACBytes]
+// sum is the truncated MAC of plain.
+func (v *verp) sum(plain []byte) []byte {
+	var sum [sha256.Size]byte
+	return v.mac.Sum(sum[:0], plain)[:verpMACBytes]
 }
 
 // open reads a tag back; any tag this installation did not make (wrong
@@ -177,7 +179,7 @@ func (v *verp) open(tag string) (mailRef, error) {
 	}
 	var b [aes.BlockSize]byte
 	v.block.Decrypt(b[:], raw)
-	if !hmac.Equal(b[1+verpIDBytes:], v.mac(b[:1+verpIDBytes])) {
+	if !hmac.Equal(b[1+verpIDBytes:], v.sum(b[:1+verpIDBytes])) {
 		return mailRef{}, errForgedTag
 	}
 	ids := b[1 : 1+verpIDBytes]
