@@ -224,8 +224,9 @@ func (cs *CampaignStore) List(ctx context.Context, f CampaignFilter) ([]*Campaig
 }
 
 // Counts counts a campaign's deliveries by state. One pass with a filter
-// per figure instead of GROUP BY: grouping a million rows made SQLite sort
-// them in memory, a spike of several MB at the end of every run.
+// per figure instead of GROUP BY: grouping made SQLite sort the campaign's
+// rows, at a million 1.7 MB of its memory and an 18 MB temporary file at
+// the end of every run.
 func (cs *CampaignStore) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 	var c Counts
 	err := cs.db.SQL().QueryRowContext(ctx, `SELECT

@@ -17,8 +17,9 @@ const minPostmarkPassword = 16
 
 // snsTopicARN is an SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME, in
 // the commercial, China and GovCloud partitions. The name's limit of 256
-// characters is checked apart: as {1,256} the pattern compiled to 250 KB.
-var snsTopicARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:([A-Za-z0-9_-]+)(\.fifo)?$`)
+// characters (a FIFO topic's ".fifo" included) is checked apart: as
+// {1,256} the pattern compiled to 250 KB.
+var snsTopicARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:([A-Za-z0-9_-]+(\.fifo)?)$`)
 
 // isSNSTopicARN reports whether a is an SNS topic ARN.
 func isSNSTopicARN(a string) bool {

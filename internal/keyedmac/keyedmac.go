@@ -1,9 +1,10 @@
 // Package keyedmac computes HMAC-SHA256 under one key again and again, from
 // any number of goroutines, without building the keyed state each time.
 // hmac.New allocates two SHA-256 states and the padded keys, ~450 bytes a
-// call; a campaign made two MACs per message (the Message-ID and the
-// unsubscribe token), about a quarter of what it allocated per message and
-// so of the collector's work.
+// call; a campaign makes two or three MACs per message (the Message-ID, the
+// unsubscribe token, with --bounce-address the VERP return path), which
+// were about a quarter of what it allocated per message and so of the
+// collector's work.
 package keyedmac
 
 import (

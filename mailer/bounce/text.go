@@ -228,7 +228,7 @@ func listID(s string) string {
 // (\p{L}, \p{N}) compile to ~400 KB of tables; compiled at start-up they
 // would sit in the heap of every process, also of `send` and `serve`,
 // which never read a bounce, and the collector lets the heap grow to twice
-// what stays live.
+// what stays live. Add each new pattern to TestLazyPatternsCompile.
 func lazyRegexp(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

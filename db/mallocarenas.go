@@ -25,16 +25,12 @@ import (
 // connection anyway.
 const mallocArenas = 2
 
-var limitArenas sync.Once
-
-// limitMallocArenas caps the arenas once per process, unless the operator
+// limitMallocArenas caps the arenas, once per process, unless the operator
 // chose otherwise through glibc's own variables. Elsewhere than glibc
 // (musl, macOS) it does nothing.
-func limitMallocArenas() {
-	limitArenas.Do(func() {
-		if os.Getenv("MALLOC_ARENA_MAX") != "" || strings.Contains(os.Getenv("GLIBC_TUNABLES"), "arena_max") {
-			return
-		}
-		C.limit_malloc_arenas(mallocArenas)
-	})
-}
+var limitMallocArenas = sync.OnceFunc(func() {
+	if os.Getenv("MALLOC_ARENA_MAX") != "" || strings.Contains(os.Getenv("GLIBC_TUNABLES"), "arena_max") {
+		return
+	}
+	C.limit_malloc_arenas(mallocArenas)
+})
