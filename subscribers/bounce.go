@@ -120,7 +120,7 @@ func ApplyBounce(ctx context.Context, tx *db.Tx, ev BounceEvent, rules BounceRul
 	case BounceHard:
 		ev.Effect = "none: already " + string(sub.Status)
 		if !out {
-			if err := setBounced(ctx, tx, sub.ID, "hard bounce: "+detail); err != nil {
+			if err := MarkBounced(ctx, tx, sub.ID, "hard bounce: "+detail); err != nil {
 				return BounceEvent{}, false, err
 			}
 			ev.Effect = EffectBounced
@@ -149,7 +149,7 @@ func ApplyBounce(ctx context.Context, tx *db.Tx, ev BounceEvent, rules BounceRul
 				ev.Effect = "none: already " + string(sub.Status)
 				if !out {
 					why := fmt.Sprintf("%d campaigns in a row with a soft bounce, the last: %s", run, detail)
-					if err := setBounced(ctx, tx, sub.ID, why); err != nil {
+					if err := MarkBounced(ctx, tx, sub.ID, why); err != nil {
 						return BounceEvent{}, false, err
 					}
 					ev.Effect = fmt.Sprintf("%s (%d soft bounces in a row)", EffectBounced, run)
@@ -227,19 +227,6 @@ func softRun(ctx context.Context, tx *db.Tx, h DeliveryHistory, subscriberID, ca
 		run++
 	}
 	return run, nil
-}
-
-// setBounced makes the subscriber bounced and records why as a consent
-// event; pending mails for them are closed.
-func setBounced(ctx context.Context, tx *db.Tx, id int64, why string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ?`,
-		tx.NowText(), id); err != nil {
-		return fmt.Errorf("mark bounced: %w", err)
-	}
-	if err := db.CancelOutbox(ctx, tx, id, "cancelled: address bounced"); err != nil {
-		return fmt.Errorf("mark bounced: %w", err)
-	}
-	return RecordEvent(ctx, tx, id, EventBounced, Evidence{Detail: why})
 }
 
 // complained unsubscribes the subscriber after a complaint.

@@ -108,3 +108,42 @@ func TestForgetErasesBounceEvents(t *testing.T) {
 		t.Fatalf("counts %+v, %v", counts, err)
 	}
 }
+
+// A 5xx reply during a send (MarkBounced) follows the same rule as a
+// bounce report: someone who unsubscribed while the mail was in flight
+// stays unsubscribed, and the event is recorded once.
+func TestMarkBouncedByState(t *testing.T) {
+	for _, tc := range []struct {
+		from, to subscribers.Status
+		event    bool
+	}{
+		{subscribers.StatusActive, subscribers.StatusBounced, true},
+		{subscribers.StatusPending, subscribers.StatusBounced, true},
+		{subscribers.StatusUnsubscribed, subscribers.StatusUnsubscribed, false},
+		{subscribers.StatusBounced, subscribers.StatusBounced, false},
+	} {
+		t.Run(string(tc.from), func(t *testing.T) {
+			d := testkit.OpenDB(t, nil)
+			st := testkit.NewStore(t, d)
+			ctx := context.Background()
+			id := testkit.AddSubscribers(t, st, "leser", 1, tc.from)[0]
+			before, _ := st.Events(ctx, id)
+			for range 2 {
+				if err := d.InTx(ctx, func(tx *db.Tx) error { return subscribers.MarkBounced(ctx, tx, id, "550 5.1.1 unknown") }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if sub, _ := st.FindByID(ctx, id); sub.Status != tc.to {
+				t.Errorf("status %s, want %s", sub.Status, tc.to)
+			}
+			after, _ := st.Events(ctx, id)
+			want := len(before)
+			if tc.event {
+				want++
+			}
+			if len(after) != want || tc.event && after[len(after)-1].Kind != subscribers.EventBounced {
+				t.Errorf("consent events %+v, want %d in all", after, want)
+			}
+		})
+	}
+}

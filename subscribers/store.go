@@ -294,17 +294,24 @@ func UnsubscribeTx(ctx context.Context, tx *db.Tx, id int64, ev Evidence) error 
 	return RecordEvent(ctx, tx, id, EventUnsubscribed, ev)
 }
 
-// MarkBounced records a hard bounce: the address is not mailed again.
-func MarkBounced(ctx context.Context, tx *db.Tx, id int64, reply string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ? AND status <> 'bounced'`,
-		tx.NowText(), id)
+// MarkBounced records a hard bounce (an SMTP reply or a bounce report,
+// why says which): the address is not mailed again and its pending mails
+// are closed. Someone already out (unsubscribed or bounced) keeps that
+// state: an unsubscribe that came while a mail to them was in flight is
+// not turned into a bounce.
+func MarkBounced(ctx context.Context, tx *db.Tx, id int64, why string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = 'bounced', updated_at = ?
+		WHERE id = ? AND status NOT IN ('unsubscribed', 'bounced')`, tx.NowText(), id)
 	if err != nil {
 		return fmt.Errorf("mark bounced: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
-	return RecordEvent(ctx, tx, id, EventBounced, Evidence{Detail: reply})
+	if err := db.CancelOutbox(ctx, tx, id, "cancelled: address bounced"); err != nil {
+		return fmt.Errorf("mark bounced: %w", err)
+	}
+	return RecordEvent(ctx, tx, id, EventBounced, Evidence{Detail: why})
 }
 
 // Forget erases everything stored about the person (GDPR Art. 17) and keeps
