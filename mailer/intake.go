@@ -121,6 +121,8 @@ type IntakeResult struct {
 	// Kept is set when the message was kept for review (not a bounce,
 	// forged, unreadable, or naming no subscriber).
 	Kept bool
+	// Reason is why the message states no event, when it states none.
+	Reason bounce.Reason
 }
 
 // Ingest reads one raw message (as received: from a pipe, a file, mbox,
@@ -200,6 +202,7 @@ func (in *Intake) apply(ctx context.Context, source string, rep *bounce.Report, 
 		return nil
 	}
 	if len(rep.Events) == 0 {
+		res.Reason = orReason(rep.Reason)
 		res.Lines = append(res.Lines, rep.NoneLine())
 		return res, keep(string(orReason(rep.Reason)))
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"newsletter/mailer"
-	"newsletter/mailer/bounce"
 	"newsletter/mailer/mailbox"
 )
 
@@ -111,23 +110,9 @@ func intakeHandler(in *mailer.Intake) mailbox.Handler {
 		if err != nil {
 			return mailbox.Retry, err
 		}
-		if !res.Kept || recognisedNone(res.Lines) {
+		if !res.Kept || res.Reason.Recognised() {
 			return mailbox.Processed, nil
 		}
 		return mailbox.Unrecognised, nil
 	}
-}
-
-// recognisedNone reports whether the intake's lines say the message was
-// recognised as one that states no event (bounce.Report.NoneLine).
-func recognisedNone(lines []string) bool {
-	if len(lines) != 1 {
-		return false
-	}
-	for _, r := range []bounce.Reason{bounce.AutoReply, bounce.Delivered, bounce.Delayed, bounce.Feedback} {
-		if strings.HasPrefix(lines[0], "none "+string(r)) {
-			return true
-		}
-	}
-	return false
 }

@@ -40,6 +40,18 @@ const (
 	Unreadable Reason = "unreadable"
 )
 
+// Recognised reports whether r names a kind of mail that states no event
+// (an auto-reply, a success report, a delay warning, a feedback report
+// that is no complaint), as opposed to mail that could not be read as a
+// report at all.
+func (r Reason) Recognised() bool {
+	switch r {
+	case AutoReply, Delivered, Delayed, Feedback:
+		return true
+	}
+	return false
+}
+
 // Event is one thing a report states about one recipient.
 type Event struct {
 	Kind Kind

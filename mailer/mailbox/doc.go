@@ -52,21 +52,6 @@
 //   - everything else kept for review (not a report, unreadable, a forged
 //     VERP tag): Unrecognised, where the admin reads it.
 //
-// As an adapter in cmd:
-//
-//	func intakeHandler(in *mailer.Intake) mailbox.Handler {
-//		return func(ctx context.Context, raw []byte) (mailbox.Verdict, error) {
-//			res, err := in.Ingest(ctx, "imap", raw, false)
-//			if err != nil {
-//				return mailbox.Retry, err
-//			}
-//			if !res.Kept || recognisedNone(res.Lines) {
-//				return mailbox.Processed, nil
-//			}
-//			return mailbox.Unrecognised, nil
-//		}
-//	}
-//
-// where recognisedNone reports a line "none auto-reply", "none delivered",
-// "none delayed" or "none feedback" (bounce.Report.NoneLine).
+// The adapter that says so is intakeHandler in cmd/newsletter (from
+// mailer.IntakeResult's Kept and bounce.Reason.Recognised).
 package mailbox
