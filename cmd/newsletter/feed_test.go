@@ -311,3 +311,31 @@ func TestFeedSetting(t *testing.T) {
 		t.Errorf("serve --help lacks --feed:\n%s", out)
 	}
 }
+
+// The author's safety net works for feed items too: `hold` finds the item
+// in the feed, `send` leaves it alone, and `proof` (no number) proofs the
+// feed item the next run would send.
+func TestHoldAndProofOfFeedItem(t *testing.T) {
+	f, env := newFeedFixture(t, 2, filepath.Join("testdata", "feed.xml"))
+	out, errOut, code := runWith(env, "", "hold", "32")
+	if code != 0 || !strings.HasPrefix(out, "Column 032 is held by admin at ") {
+		t.Fatalf("hold 32: %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runWith(env, "", "hold", "99"); code != 1 || !strings.Contains(errOut, "testdata/feed.xml") {
+		t.Errorf("hold 99: %d %s", code, errOut)
+	}
+	if out, errOut, code := runWith(env, "", "send"); code != 0 || f.srv.Count() != 0 || !strings.Contains(out, "Column 032 is held") {
+		t.Fatalf("send while held: %d, %d mails\n%s%s", code, f.srv.Count(), out, errOut)
+	}
+	if out, errOut, code := runWith(env, "", "release", "32"); code != 0 {
+		t.Fatalf("release 32: %d\n%s%s", code, out, errOut)
+	}
+	env["NEWSLETTER_PROOF_TO"] = "autorin@example.org"
+	out, errOut, code = runWith(env, "", "proof")
+	if code != 0 || !strings.HasPrefix(out, "Proof of column 032 ") {
+		t.Fatalf("proof: %d\n%s%s", code, out, errOut)
+	}
+	if got := f.srv.WaitMail(t, "autorin@example.org"); !strings.Contains(string(got.Data), "032") {
+		t.Errorf("proof mail:\n%s", got.Data)
+	}
+}

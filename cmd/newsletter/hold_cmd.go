@@ -19,12 +19,12 @@ import (
 
 func holdCmd() command {
 	return numberCmd("hold", "hold column N: no run sends it (a campaign under way stops) until it is released",
-		groupShared, holdCommand)
+		groupShared|groupFeed, holdCommand)
 }
 
 func releaseCmd() command {
 	return numberCmd("release", "release held column N: the next run sends it (or resumes its campaign)",
-		groupShared|groupSchedule, releaseCommand)
+		groupShared|groupSchedule|groupFeed, releaseCommand)
 }
 
 // numberCmd is a command that takes one column number.
@@ -47,7 +47,7 @@ func proofCmd() command {
 	return command{
 		name: "proof", summary: "send the proof copy of column N (default: the next to go out) to --proof-to now",
 		usage:  "[N]",
-		groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupContent | groupProof | groupBounce,
+		groups: groupShared | groupLinks | groupSMTP | groupSchedule | groupDelivery | groupContent | groupFeed | groupProof | groupBounce,
 		flags: func(fs *flag.FlagSet) func(context.Context, *Env, []string) error {
 			return func(ctx context.Context, env *Env, args []string) error {
 				n, err := columnArg("proof", args, true)
@@ -82,8 +82,8 @@ func columnArg(cmd string, args []string, optional bool) (int, error) {
 	return n, nil
 }
 
-// holdCommand holds column number: a column in the folder, or one whose
-// campaign is under way.
+// holdCommand holds column number: a column in the folder or the feed, or
+// one whose campaign is under way.
 func holdCommand(ctx context.Context, env *Env, number int) error {
 	cfg := env.Cfg
 	app, err := openExistingApp(ctx, env)
@@ -99,12 +99,19 @@ func holdCommand(ctx context.Context, env *Env, number int) error {
 		if err := columnsFolder(env); err != nil {
 			return err
 		}
-		cols, _, err := columns.Discover(cfg.Columns, cfg.Location)
+		plan, err := mailer.PlanColumns(ctx, cfg.Columns, cfg.Location, feedSources(cfg), nil, nil, app.DB.Now())
 		if err != nil {
 			return err
 		}
-		if columns.Find(cols, number) == nil {
-			return fmt.Errorf("column %03d: %w in %s", number, mailer.ErrNoColumn, cfg.Columns)
+		if columns.Find(plan.Columns, number) == nil {
+			where := cfg.Columns
+			if cfg.Feed != "" {
+				where += " or " + cfg.Feed
+			}
+			if len(plan.Unread) > 0 {
+				return fmt.Errorf("column %03d: %w in %s (%v)", number, mailer.ErrNoColumn, where, plan.Unread[0])
+			}
+			return fmt.Errorf("column %03d: %w in %s", number, mailer.ErrNoColumn, where)
 		}
 	default:
 		return err
