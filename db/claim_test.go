@@ -82,6 +82,53 @@ func TestConcurrentOutboxClaimsTakeEachItemOnce(t *testing.T) {
 	}
 }
 
+// A drainer whose lease lapsed gives back only what it still holds: the
+// item another drainer claimed since stays with that one.
+func TestReleaseOutboxOnlyOwnClaim(t *testing.T) {
+	ctx := context.Background()
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	d := testkit.OpenDB(t, clock)
+	id := testkit.AddSubscribers(t, testkit.NewStore(t, d), "r", 1, subscribers.StatusPending)[0]
+	claim := func(owner string) []db.OutboxClaim {
+		t.Helper()
+		var claims []db.OutboxClaim
+		if err := d.InLockingTx(ctx, func(tx *db.Tx) error {
+			var err error
+			claims, err = db.ClaimOutbox(ctx, tx, owner, time.Minute, 10)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return claims
+	}
+	if err := d.InTx(ctx, func(tx *db.Tx) error {
+		_, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: "r0@example.net"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first := claim("a")
+	if len(first) != 1 {
+		t.Fatalf("a claimed %d items", len(first))
+	}
+	clock.Add(2 * time.Minute) // a's lease lapses
+	if got := claim("b"); len(got) != 1 {
+		t.Fatalf("b claimed %d items after the lapse", len(got))
+	}
+	if err := d.InTx(ctx, func(tx *db.Tx) error { return db.ReleaseOutbox(ctx, tx, first[0].Item.ID, "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("c"); len(got) != 0 {
+		t.Errorf("c claimed %d items while b holds the lease", len(got))
+	}
+	if err := d.InTx(ctx, func(tx *db.Tx) error { return db.ReleaseOutbox(ctx, tx, first[0].Item.ID, "b") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("c"); len(got) != 1 {
+		t.Errorf("c claimed %d items after b gave it back", len(got))
+	}
+}
+
 // The scheduled job runs on one instance at a time: on PostgreSQL the
 // second taker of the lock is told no until the first lets go; on SQLite
 // (one machine, one file) it is always granted, as before.

@@ -150,10 +150,12 @@ func MarkOutboxFailed(ctx context.Context, tx *Tx, id int64, reply string, attem
 	return nil
 }
 
-// ReleaseOutbox gives an unsent claimed item back at once (on shutdown).
-func ReleaseOutbox(ctx context.Context, tx *Tx, id int64) error {
+// ReleaseOutbox gives an unsent item owner claimed back at once (on
+// shutdown). An item whose lease lapsed and that another drainer claimed
+// since is left to that one.
+func ReleaseOutbox(ctx context.Context, tx *Tx, id int64, owner string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
-		WHERE id = ? AND state = 'pending'`, tx.NowText(), id)
+		WHERE id = ? AND state = 'pending' AND lease_owner = ?`, tx.NowText(), id, owner)
 	if err != nil {
 		return fmt.Errorf("release outbox item: %w", err)
 	}

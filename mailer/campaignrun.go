@@ -152,7 +152,15 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 	// yet sent are given back, messages on the wire are finished. It is
 	// seen at the next claim or lease renewal, whichever comes first.
 	held := func() { fatal(m.holds.heldError(context.WithoutCancel(ctx), c.Number)) }
-	stopRenew := m.renewWhileRunning(runCtx, c.ID, held)
+	stopRenew := m.renewWhileRunning(runCtx, func(ctx context.Context) {
+		err := m.campaigns.renewLeases(ctx, c.ID, m.owner, m.opts.Lease)
+		switch {
+		case errors.Is(err, errCampaignHeld):
+			held()
+		case err != nil:
+			m.log.Error("renewing leases failed", "err", err)
+		}
+	})
 
 	log := m.log.With("column", c.Number, "campaign", c.ID)
 	var runErr error
@@ -363,10 +371,11 @@ func (m *Mailer) composeDelivery(number int, prep ColumnMail, cw *campaignWriter
 	return deliveryMail{messageID: msgID, composeErr: m.composer.compose(env, buf)}
 }
 
-// renewWhileRunning renews this process's leases on the campaign every
-// Lease/3 until the returned stop is called. When the campaign is found
-// held, it renews nothing and calls onHeld.
-func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64, onHeld func()) (stop func()) {
+// renewWhileRunning calls renew every Lease/3 until the returned stop is
+// called, so this process's leases (on a campaign's deliveries, on outbox
+// items) outlive a slow message or a slow server. renew gets a context
+// that is not cancelled with ctx: a renewal is never cut off half-way.
+func (m *Mailer) renewWhileRunning(ctx context.Context, renew func(context.Context)) (stop func()) {
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -376,13 +385,7 @@ func (m *Mailer) renewWhileRunning(ctx context.Context, campaignID int64, onHeld
 		for {
 			select {
 			case <-t.C:
-				err := m.campaigns.renewLeases(context.WithoutCancel(ctx), campaignID, m.owner, m.opts.Lease)
-				switch {
-				case errors.Is(err, errCampaignHeld):
-					onHeld()
-				case err != nil:
-					m.log.Error("renewing leases failed", "err", err)
-				}
+				renew(context.WithoutCancel(ctx))
 			case <-quit:
 				return
 			}

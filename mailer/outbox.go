@@ -92,26 +92,25 @@ func (m *Mailer) outboxPass(ctx context.Context, mails OutboxMails, conn **smtpC
 // returned.
 func (m *Mailer) sendClaims(ctx context.Context, mails OutboxMails, conn **smtpConn, claims []db.OutboxClaim) error {
 	bg := context.WithoutCancel(ctx)
-	lastRenew := time.Now()
+	stopRenew := m.renewWhileRunning(ctx, func(ctx context.Context) {
+		// READ COMMITTED on PostgreSQL, as for deliveries: it writes only
+		// this sender's own rows, and a renewal lost to a serialization
+		// failure would let the lease lapse under another drainer.
+		if err := m.db.InLockingTx(ctx, func(tx *db.Tx) error { return db.RenewOutboxLeases(ctx, tx, m.owner, m.opts.Lease) }); err != nil {
+			m.log.Error("outbox: renewing leases failed", "err", err)
+		}
+	})
+	defer stopRenew()
 	for i, c := range claims {
 		if ctx.Err() != nil {
 			for _, rest := range claims[i:] {
-				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
+				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID, m.owner) })
 			}
 			return ctx.Err()
 		}
-		if time.Since(lastRenew) > m.opts.Lease/3 {
-			// READ COMMITTED on PostgreSQL, as for deliveries: it writes only
-			// this sender's own rows, and a renewal lost to a serialization
-			// failure would let the lease lapse under another drainer.
-			if err := m.db.InLockingTx(bg, func(tx *db.Tx) error { return db.RenewOutboxLeases(bg, tx, m.owner, m.opts.Lease) }); err != nil {
-				m.log.Error("outbox: renewing leases failed", "err", err)
-			}
-			lastRenew = time.Now()
-		}
 		if err := m.sendOutboxItem(ctx, mails, conn, c); err != nil {
 			for _, rest := range claims[i:] {
-				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID) })
+				m.outboxWrite(bg, func(tx *db.Tx) error { return db.ReleaseOutbox(bg, tx, rest.Item.ID, m.owner) })
 			}
 			return err
 		}
