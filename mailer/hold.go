@@ -238,9 +238,10 @@ const holdPurpose = "hold-from-proof"
 // contentHashLen is the length of a ContentHash: 128 bits in hex.
 const contentHashLen = 32
 
-// ContentHash names a column's content: a proof is sent once per column
-// and content (an edit of the file makes a new one), and its hold link
-// names the content it showed.
+// ContentHash names content by 128 bits of its SHA-256, in hex: a
+// column's (a proof is sent once per column and content, an edit of the
+// file makes a new one, and its hold link names the content it showed),
+// and a report's raw bytes when it has no Message-ID to be known by.
 func ContentHash(src []byte) string {
 	sum := sha256.Sum256(src)
 	return hex.EncodeToString(sum[:contentHashLen/2])

@@ -3,8 +3,6 @@ package mailer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,13 +98,6 @@ func NewIntake(d *db.DB, store *subscribers.Store, o IntakeOptions) (*Intake, er
 	return in, nil
 }
 
-// Intake is the bounce intake with the Mailer's settings (bounce address,
-// soft-bounce limit, secret), for the webhooks and IMAP polling of serve.
-func (m *Mailer) Intake() *Intake {
-	return &Intake{db: m.db, store: m.store, campaigns: m.campaigns, verp: m.verp,
-		softLimit: m.opts.SoftBounceLimit, log: m.log}
-}
-
 // IntakeResult says what one report did (or, dry run, would do).
 type IntakeResult struct {
 	// Lines are DESIGN's dry-run lines: per event "KIND STATUS ADDRESS"
@@ -136,7 +127,7 @@ func (in *Intake) Ingest(ctx context.Context, source string, raw []byte, dryRun 
 	}
 	key := rep.MessageID
 	if key == "" {
-		key = "sha256:" + hashHex(raw)
+		key = "sha256:" + ContentHash(raw)
 	}
 	return in.apply(ctx, source, rep, key, raw, dryRun, IdentifiedFinalRecipient)
 }
@@ -157,14 +148,9 @@ func (in *Intake) Apply(ctx context.Context, source string, r *bounce.Report) (*
 	}
 	key := r.MessageID
 	if key == "" {
-		key = "sha256:" + hashHex(raw)
+		key = "sha256:" + ContentHash(raw)
 	}
 	return in.apply(ctx, source, r, key, raw, false, IdentifiedRelay)
-}
-
-func hashHex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
 }
 
 // target is what a report or one of its events was tied to.

@@ -33,8 +33,12 @@ const testBounceAddress = "bounces@example.org"
 func newIntakeEnv(t *testing.T, bounceAddress string, softLimit int) *intakeEnv {
 	t.Helper()
 	e := newTestEnv(t)
-	m := e.mailer(func(o *Options) { o.BounceAddress = bounceAddress; o.SoftBounceLimit = softLimit })
-	return &intakeEnv{testEnv: e, m: m, intake: m.Intake(), col: 29}
+	m := e.mailer(func(o *Options) { o.BounceAddress = bounceAddress })
+	in, err := NewIntake(e.db, e.store, IntakeOptions{BounceAddress: bounceAddress, SoftBounceLimit: softLimit, Secret: m.opts.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &intakeEnv{testEnv: e, m: m, intake: in, col: 29}
 }
 
 // sentMail is one column mail as the SMTP server saw it.

@@ -97,9 +97,6 @@ type Options struct {
 	// sender of every mail as a VERP address, local+TAG@domain (verp.go);
 	// empty: the From address, untagged.
 	BounceAddress string
-	// SoftBounceLimit is how many campaigns in a row with a soft bounce
-	// make a subscriber bounced (the intake's rule). Default 3.
-	SoftBounceLimit int
 
 	Logger *slog.Logger
 	// Boundary fixes the MIME boundary (tests and golden files only).
@@ -140,9 +137,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = time.Second
-	}
-	if o.SoftBounceLimit <= 0 {
-		o.SoftBounceLimit = DefaultSoftBounceLimit
 	}
 	if o.Location == nil {
 		o.Location = time.UTC

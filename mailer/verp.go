@@ -88,11 +88,11 @@ func newVERP(address string, secret []byte) (*verp, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("VERP needs the installation secret")
 	}
-	block, err := aes.NewCipher(deriveKey(secret, "verp-cipher")[:16])
+	block, err := aes.NewCipher(keyedmac.Derive(secret, "verp-cipher")[:16])
 	if err != nil {
 		return nil, fmt.Errorf("VERP cipher: %w", err)
 	}
-	return &verp{local: local, domain: strings.ToLower(domain), block: block, mac: keyedmac.New(deriveKey(secret, "verp-mac"))}, nil
+	return &verp{local: local, domain: strings.ToLower(domain), block: block, mac: keyedmac.New(keyedmac.Derive(secret, "verp-mac"))}, nil
 }
 
 // SplitBounceAddress checks a --bounce-address: a bare address local@domain
@@ -110,13 +110,6 @@ func SplitBounceAddress(address string) (local, domain string, err error) {
 		return "", "", fmt.Errorf("%q: the local part may have at most %d characters, so that it still fits with +TAG (%d more)", address, MaxBounceLocalLen, VERPTagLen+1)
 	}
 	return local, domain, nil
-}
-
-// deriveKey is a key for one purpose, derived from the installation secret.
-func deriveKey(secret []byte, label string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(label))
-	return m.Sum(nil)
 }
 
 // address is the return path of the mail ref names: local+TAG@domain.

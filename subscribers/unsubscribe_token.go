@@ -38,18 +38,12 @@ type unsubscribeKeys struct {
 	mac   *keyedmac.MAC // a campaign makes a token per message
 }
 
-func deriveKey(secret []byte, label string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
 func newUnsubscribeKeys(secret []byte) unsubscribeKeys {
-	block, err := aes.NewCipher(deriveKey(secret, "unsubscribe token v2: encryption"))
+	block, err := aes.NewCipher(keyedmac.Derive(secret, "unsubscribe token v2: encryption"))
 	if err != nil {
 		panic(err) // a 32-byte key is always a valid AES key
 	}
-	return unsubscribeKeys{block: block, mac: keyedmac.New(deriveKey(secret, "unsubscribe token v2: authentication"))}
+	return unsubscribeKeys{block: block, mac: keyedmac.New(keyedmac.Derive(secret, "unsubscribe token v2: authentication"))}
 }
 
 // tag appends the MAC of the sealed block, truncated to 128 bits, to dst.

@@ -49,8 +49,7 @@ func newMailer(env *Env, app *App, renderer *templates.MailRenderer) (*mailer.Ma
 		Secret:       app.Key,
 		Logger:       env.Log,
 
-		BounceAddress:   cfg.BounceAddress,
-		SoftBounceLimit: cfg.SoftBounceLimit,
+		BounceAddress: cfg.BounceAddress,
 	}
 	if cfg.DKIMKey != "" {
 		// finish checked that all of DKIM is given, the domain defaulting

@@ -27,6 +27,14 @@ func New(key []byte) *MAC {
 	return m
 }
 
+// Derive is a key for one purpose (label) derived from secret:
+// HMAC-SHA256(secret, label), 32 bytes.
+func Derive(secret []byte, label string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(label))
+	return h.Sum(nil)
+}
+
 // Sum appends HMAC-SHA256(key, data) to dst and returns the result.
 func (m *MAC) Sum(dst, data []byte) []byte {
 	h := m.pool.Get().(hash.Hash)

@@ -42,6 +42,14 @@ func TestSumMatchesHMAC(t *testing.T) {
 	}
 }
 
+func TestDerive(t *testing.T) {
+	secret := []byte("installation secret")
+	a, b := Derive(secret, "purpose a"), Derive(secret, "purpose b")
+	if !hmac.Equal(a, reference(secret, []byte("purpose a"))) || hmac.Equal(a, b) || len(a) != sha256.Size {
+		t.Errorf("Derive: %x and %x", a, b)
+	}
+}
+
 func BenchmarkSum(b *testing.B) {
 	m := New([]byte("installation secret"))
 	data := []byte("message-id\x00c31.s123456")
