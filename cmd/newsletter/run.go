@@ -249,8 +249,9 @@ func isTerminal(w io.Writer) bool {
 
 // userMessage turns an error into the one line shown on stderr.
 func userMessage(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	// A bare file error says "open PATH: ..."; the path and the cause are
+	// the message. A wrapped one keeps what wrapped it ("load DKIM key:").
+	if pe, ok := err.(*os.PathError); ok {
 		return esc(fmt.Sprintf("%s: %v", filepath.Clean(pe.Path), pe.Err))
 	}
 	// The contract is one line: joined errors become one, separated by "; ".

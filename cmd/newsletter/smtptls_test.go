@@ -115,3 +115,14 @@ func TestSendLoginErrorNamesTheFlag(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }
+
+// A file error wrapped on its way up keeps what wrapped it on stderr: the
+// reader learns it is the DKIM key that is missing, not just a path.
+func TestWrappedFileErrorKeepsItsContext(t *testing.T) {
+	f := newSendFixture(t, 1)
+	missing := filepath.Join(f.dir, "missing.pem")
+	_, errOut, code := f.run(t, "send", "--dkim-selector", "s1", "--dkim-key", missing)
+	if code != 1 || !strings.Contains(errOut, "DKIM key") || !strings.Contains(errOut, missing+": no such file or directory") {
+		t.Errorf("exit %d, %q", code, errOut)
+	}
+}
