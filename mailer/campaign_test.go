@@ -620,3 +620,27 @@ func TestConnectionLimitShrinksThePool(t *testing.T) {
 		t.Errorf("%d warnings (%d about refused connections), want 1 to 4:\n%s", w, refused, logs.String())
 	}
 }
+
+// --rate caps the messages per second over all connections: 11 messages
+// at 20 per second cannot all go out in less than half a second (the first
+// goes at once, each further one waits its 50 ms). Unlimited, they do.
+func TestRateLimitsTheCampaign(t *testing.T) {
+	for _, tc := range []struct {
+		rate    float64
+		atLeast time.Duration
+	}{{20, 500 * time.Millisecond}, {0, 0}} {
+		e := newTestEnv(t)
+		e.addSubscribers("a", 11, subscribers.StatusActive)
+		c := e.start(31)
+		m := e.mailer(func(o *Options) { o.Rate = tc.rate; o.Workers = 4 })
+		t0 := time.Now()
+		res, err := m.RunCampaign(context.Background(), c, RunOptions{})
+		took := time.Since(t0)
+		if err != nil || res.Counts.Sent != 11 {
+			t.Fatalf("rate %v: %+v, %v", tc.rate, res.Counts, err)
+		}
+		if took < tc.atLeast {
+			t.Errorf("rate %v: 11 messages in %v, want at least %v", tc.rate, took, tc.atLeast)
+		}
+	}
+}
