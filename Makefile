@@ -17,7 +17,7 @@ build:
 # Mailpit on 127.0.0.1:1025/8025 plus `newsletter serve` on 127.0.0.1:8080
 # with the sample column; Ctrl-C stops both.
 run:
-	./scripts/run.sh
+	./scripts/run.sh $(ARGS)
 
 # Static analysis: staticcheck, pinned, run through the module proxy's copy.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
