@@ -57,18 +57,11 @@ func bouncesCmd() command {
 				}
 				sub, rest := args[0], args[1:]
 				own := map[string][]string{"ingest": {"dry-run"}, "list": {"limit", "review"}}
-				allowed, ok := own[sub]
-				if !ok {
+				if _, ok := own[sub]; !ok {
 					return usagef("bounces: unknown subcommand %q", sub)
 				}
-				var bad error
-				fs.Visit(func(f *flag.Flag) {
-					if (f.Name == "dry-run" || f.Name == "limit" || f.Name == "review") && !contains(allowed, f.Name) && bad == nil {
-						bad = usagef("bounces %s: flag --%s does not apply here", sub, f.Name)
-					}
-				})
-				if bad != nil {
-					return bad
+				if err := subcommandFlags(fs, "bounces", sub, own); err != nil {
+					return err
 				}
 				switch sub {
 				case "ingest":
@@ -92,15 +85,6 @@ func bouncesCmd() command {
 			}
 		},
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ingestCommand is `bounces ingest`. A database that cannot be opened is a

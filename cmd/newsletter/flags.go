@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -552,4 +553,23 @@ func printFlagHelp(w io.Writer, fs *flag.FlagSet, where map[string]group) {
 			}
 		}
 	}
+}
+
+// subcommandFlags refuses a flag given on the command line that belongs to
+// another subcommand of cmd than sub: own lists each subcommand's own
+// flags. The settings every subcommand shares are nobody's own.
+func subcommandFlags(fs *flag.FlagSet, cmd, sub string, own map[string][]string) error {
+	var bad error
+	fs.Visit(func(f *flag.Flag) {
+		if bad != nil || slices.Contains(own[sub], f.Name) {
+			return
+		}
+		for _, flags := range own {
+			if slices.Contains(flags, f.Name) {
+				bad = usagef("%s %s: flag --%s does not apply here", cmd, sub, f.Name)
+				return
+			}
+		}
+	})
+	return bad
 }

@@ -75,3 +75,28 @@ func TestParseTrustedProxies(t *testing.T) {
 		t.Errorf("origins %v %v", got, err)
 	}
 }
+
+// A subcommand's own flag given to another subcommand is a usage error;
+// the shared settings go with every subcommand.
+func TestSubcommandFlagsDoNotApply(t *testing.T) {
+	c := newCLI(t)
+	if _, errOut, code := c.run("", "subscribers", "add", "leser@example.org"); code != 0 {
+		t.Fatalf("add: %d %s", code, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"subscribers", "export", "--status", "active"}, "subscribers export: flag --status does not apply here"},
+		{[]string{"subscribers", "remove", "x@example.org", "--confirmed"}, "subscribers remove: flag --confirmed does not apply here"},
+		{[]string{"bounces", "ingest", "--limit", "5"}, "bounces ingest: flag --limit does not apply here"},
+		{[]string{"bounces", "list", "--dry-run"}, "bounces list: flag --dry-run does not apply here"},
+	} {
+		if _, errOut, code := c.run("", tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errOut)
+		}
+	}
+	if out, errOut, code := c.run("", "subscribers", "list", "--status", "pending", "--timezone", "UTC"); code != 0 || !strings.Contains(out, "leser@example.org") {
+		t.Errorf("list with a shared setting: exit %d\n%s%s", code, out, errOut)
+	}
+}

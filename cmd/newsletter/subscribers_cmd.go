@@ -57,22 +57,8 @@ func subscribersFlags(fs *flag.FlagSet) func(context.Context, *Env, []string) er
 		if !ok {
 			return usagef("subscribers: unknown subcommand %q", sub)
 		}
-		var bad error
-		fs.Visit(func(f *flag.Flag) {
-			if _, shared := map[string]bool{"db": true, "columns": true, "config": true, "timezone": true, "lang": true}[f.Name]; shared {
-				return
-			}
-			for _, a := range allowed[sub] {
-				if a == f.Name {
-					return
-				}
-			}
-			if bad == nil {
-				bad = usagef("subscribers %s: flag --%s does not apply here", sub, f.Name)
-			}
-		})
-		if bad != nil {
-			return bad
+		if err := subcommandFlags(fs, "subscribers", sub, allowed); err != nil {
+			return err
 		}
 		if len(rest) != want {
 			if want == 0 {
