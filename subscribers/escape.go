@@ -39,13 +39,13 @@ func mustEscape(r rune) bool {
 // every byte that is not UTF-8 as \xNN. Other text, non-Latin scripts
 // included, is left as it is.
 func EscapeText(s string) string {
-	return clipText(s, -1)
+	return ClipText(s, -1)
 }
 
-// clipText is EscapeText that stops after max characters of output (max
+// ClipText is EscapeText that stops after max characters of output (max
 // < 0: no limit) and then says how much it left out, so a one-megabyte
 // field costs one short line.
-func clipText(s string, max int) string {
+func ClipText(s string, max int) string {
 	if !needsEscape(s) && (max < 0 || len(s) <= max) {
 		return s
 	}

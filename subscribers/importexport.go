@@ -93,7 +93,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 			}
 			col[h] = i
 		default:
-			res.IgnoredColumns = append(res.IgnoredColumns, clipText(h, maxProblemText))
+			res.IgnoredColumns = append(res.IgnoredColumns, ClipText(h, maxProblemText))
 		}
 	}
 	if _, ok := col["email"]; !ok {
@@ -108,7 +108,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions, pro
 	reject := func(line int, email, reason string) {
 		res.Rejected++
 		if problem != nil {
-			problem(ImportProblem{Line: line, Email: clipText(email, maxProblemText), Reason: clipText(reason, maxProblemText)})
+			problem(ImportProblem{Line: line, Email: ClipText(email, maxProblemText), Reason: ClipText(reason, maxProblemText)})
 		}
 	}
 	batch := make([]importRow, 0, opts.BatchSize)

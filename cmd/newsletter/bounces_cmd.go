@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	"newsletter/mailer"
 	"newsletter/subscribers"
@@ -177,7 +176,7 @@ func listBounces(ctx context.Context, env *Env, limit int, review bool) error {
 		fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tREASON\tSIZE\tFROM\tSUBJECT")
 		for _, it := range items {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, stamp(it.At), esc(it.Source), esc(it.Reason), it.Size,
-				orNone(clipped(it.From, 60)), orNone(clipped(it.Subject, 80)))
+				orNone(subscribers.ClipText(it.From, 60)), orNone(subscribers.ClipText(it.Subject, 80)))
 		}
 		return tw.Flush()
 	}
@@ -192,7 +191,7 @@ func listBounces(ctx context.Context, env *Env, limit int, review bool) error {
 	fmt.Fprintln(tw, "TIME\tADDRESS\tKIND\tSTATUS\tCOLUMN\tDIAGNOSTIC")
 	for _, ev := range events {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(ev.At), esc(ev.Address), ev.Kind, orNone(ev.Status),
-			columnText(ev), orNone(clipped(ev.Diagnostic, 100)))
+			columnText(ev), orNone(subscribers.ClipText(ev.Diagnostic, 100)))
 	}
 	return tw.Flush()
 }
@@ -248,13 +247,4 @@ func bouncesJSON(events []subscribers.BounceEvent) []bounceOut {
 			Column: ev.Column, Mail: ev.Mail, Source: ev.Source, IdentifiedBy: ev.IdentifiedBy, Effect: ev.Effect})
 	}
 	return out
-}
-
-// clipped is esc (text from outside, made safe for a terminal) cut to
-// about n characters.
-func clipped(s string, n int) string {
-	if utf8.RuneCountInString(s) > n {
-		s = string([]rune(s)[:n-1]) + "…"
-	}
-	return esc(s)
 }
