@@ -102,6 +102,10 @@ func serveCommand(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	bg, err := newBackground(env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg)
+	if err != nil {
+		return err
+	}
 	if on := cfg.Webhooks.Relays(); len(on) > 0 {
 		env.Log.Info("relay webhooks on", "relays", strings.Join(on, ","), "url", cfg.BaseURL+"/webhooks/{relay}")
 	}
@@ -128,11 +132,7 @@ func serveCommand(ctx context.Context, env *Env) error {
 	defer stopBG()
 	errc := make(chan error, 4)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := runBackground(bgCtx, env, app, renderer, outboxParts{confirm: optin, welcome: welcome, archive: archive}, reg); err != nil && !errors.Is(err, context.Canceled) {
-			errc <- fmt.Errorf("background: %w", err)
-		}
-	})
+	wg.Go(func() { bg.run(bgCtx) })
 	wg.Go(func() { purgeLoop(bgCtx, env.Log, optin, cfg.PurgePendingAfter) })
 	if cfg.BounceMailbox != nil {
 		wg.Go(func() {

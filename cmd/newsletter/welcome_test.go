@@ -213,3 +213,18 @@ func TestServeRefusesBrokenWelcomeOverride(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 naming %s", code, errs.String(), bad)
 	}
 }
+
+// A setting the delivery side needs (here the DKIM key) stops serve before
+// it listens: no "serving" line, no port opened and closed in a restart
+// loop.
+func TestServeChecksDeliveryBeforeListening(t *testing.T) {
+	dbPath, columns := serveFolder(t)
+	missing := filepath.Join(t.TempDir(), "dkim.pem")
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"newsletter", "serve", "--db", dbPath, "--columns", columns, "--listen", freeAddr(t),
+		"--dkim-selector", "s1", "--dkim-key", missing},
+		func(string) string { return "" }, strings.NewReader(""), &out, &errs)
+	if code != 1 || !strings.Contains(errs.String(), missing) || strings.Contains(errs.String(), "msg=serving") {
+		t.Errorf("exit %d, stderr %q; want 1 naming %s before serving", code, errs.String(), missing)
+	}
+}
