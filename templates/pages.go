@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -66,22 +63,8 @@ type PageContext struct {
 // folder when it has that file (DIR/pages/index.html, or DIR/index.html as
 // the mail templates allow), else from the embedded files.
 func readPageFile(overrideDir, name string) ([]byte, error) {
-	if overrideDir != "" {
-		for _, p := range []string{filepath.Join(overrideDir, filepath.FromSlash(name)), filepath.Join(overrideDir, filepath.Base(name))} {
-			b, err := os.ReadFile(p)
-			if err == nil {
-				return b, nil
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("template override %s: %w", p, err)
-			}
-		}
-	}
-	b, err := pageFS.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("embedded template %s: %w", name, err)
-	}
-	return b, nil
+	b, _, err := readOverridable(pageFS, overrideDir, path.Dir(name), path.Base(name), "template", true)
+	return b, err
 }
 
 // LoadPages parses every page and confirmation mail template, failing fast

@@ -81,7 +81,8 @@ func LoadProofBanner(opts ProofOptions) (*ProofBanner, error) {
 // readProofFile returns DIR/proof/name when the override folder has it,
 // else the embedded file, and where it came from.
 func readProofFile(dir, name string) (src, origin string, err error) {
-	return readOverridable(proofFS, dir, "proof", name, "proof template")
+	b, origin, err := readOverridable(proofFS, dir, "proof", name, "proof template", false)
+	return string(b), origin, err
 }
 
 // ProofSubjectPrefix marks a proof in the subject line.

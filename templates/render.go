@@ -5,12 +5,8 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -214,22 +210,7 @@ func NewMailRenderer(opts MailOptions) (*MailRenderer, error) {
 // readMailTemplate returns the override for name if OverrideDir has one,
 // else the embedded file, and where it came from.
 func readMailTemplate(dir, name string) ([]byte, string, error) {
-	if dir != "" {
-		for _, p := range []string{filepath.Join(dir, "mail", name), filepath.Join(dir, name)} {
-			b, err := os.ReadFile(p)
-			if err == nil {
-				return b, p, nil
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, p, fmt.Errorf("mail template override: %w", err)
-			}
-		}
-	}
-	b, err := mailFS.ReadFile("mail/" + name)
-	if err != nil {
-		return nil, "mail/" + name, fmt.Errorf("embedded mail template %s: %w", name, err)
-	}
-	return b, "mail/" + name, nil
+	return readOverridable(mailFS, dir, "mail", name, "mail template", true)
 }
 
 // mailSampleColumn exercises every part of the templates at start-up.

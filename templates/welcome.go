@@ -118,7 +118,8 @@ func (w *WelcomeMail) check(lang, origin string, text bool) error {
 // readWelcomeFile returns DIR/welcome/name when the override folder has
 // it, else the embedded file, and where it came from.
 func readWelcomeFile(dir, name string) (src, origin string, err error) {
-	return readOverridable(welcomeFS, dir, "welcome", name, "welcome mail template")
+	b, origin, err := readOverridable(welcomeFS, dir, "welcome", name, "welcome mail template", false)
+	return string(b), origin, err
 }
 
 // fill completes d with what comes from the options.
