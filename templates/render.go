@@ -318,12 +318,20 @@ func (r *MailRenderer) mailData(c *columns.Column) MailData {
 		},
 		L: mailStrings(r.opts.Lang, list),
 	}
-	if d.Imprint != "" {
-		for _, l := range strings.Split(strings.ReplaceAll(d.Imprint, "\r\n", "\n"), "\n") {
-			d.ImprintLines = append(d.ImprintLines, strings.TrimSpace(l))
-		}
-	}
+	d.ImprintLines = imprintLines(d.Imprint)
 	return d
+}
+
+// imprintLines splits a multi-line imprint into the lines a footer shows.
+func imprintLines(imprint string) []string {
+	if imprint == "" {
+		return nil
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(imprint, "\r\n", "\n"), "\n") {
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	return lines
 }
 
 func (r *MailRenderer) archiveURL(c *columns.Column) string {

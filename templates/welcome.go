@@ -133,10 +133,8 @@ func (w *WelcomeMail) fill(d WelcomeData) WelcomeData {
 	if d.Imprint == "" {
 		d.Imprint = strings.TrimSpace(w.opts.Imprint)
 	}
-	if d.ImprintLines == nil && d.Imprint != "" {
-		for _, l := range strings.Split(strings.ReplaceAll(d.Imprint, "\r\n", "\n"), "\n") {
-			d.ImprintLines = append(d.ImprintLines, strings.TrimSpace(l))
-		}
+	if d.ImprintLines == nil {
+		d.ImprintLines = imprintLines(d.Imprint)
 	}
 	return d
 }
