@@ -85,8 +85,11 @@ func Open(ctx context.Context, dsnOrPath string, opts ...Option) (*DB, error) {
 // The per-connection settings live in the DSN so every pooled connection
 // gets them; the journal mode is the file's own and is set once (useWAL).
 func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
+	// A missing folder is made, private like the file, when its parent
+	// exists (DESIGN: "the folder 0700 when created"); a mistyped parent
+	// is still an error, not a tree of new folders.
 	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
+		if err := os.Mkdir(dir, PrivateFolderMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("database folder %s: %w", dir, err)
 		}
 	}
@@ -141,6 +144,9 @@ func newDB(ctx context.Context, sqlDB *sql.DB, e Engine, path string, opts []Opt
 // every address, the consent evidence and the key that signs unsubscribe
 // tokens, so only its owner may read it.
 const PrivateMode os.FileMode = 0o600
+
+// PrivateFolderMode is the mode of a database folder this program creates.
+const PrivateFolderMode os.FileMode = 0o700
 
 // createPrivate creates path as an empty file with PrivateMode unless it
 // exists (an empty file is an empty SQLite database). SQLite would create it

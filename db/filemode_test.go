@@ -19,12 +19,19 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 	defer syscall.Umask(old)
 
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "n.db")
+	dir := filepath.Join(t.TempDir(), "list") // created by Open
+	path := filepath.Join(dir, "n.db")
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("folder: %v, %v; want drwx------", fi.Mode(), err)
+	}
+	if _, err := db.Open(ctx, filepath.Join(t.TempDir(), "typo", "list", "n.db")); err == nil {
+		t.Error("a missing parent folder was created")
+	}
 	// A write makes sure the WAL and the shared memory file exist.
 	if _, err := d.SQL().ExecContext(ctx, `CREATE TABLE t (x)`); err != nil {
 		t.Fatal(err)
