@@ -108,7 +108,7 @@ func (m *mailgunRelay) report(e mailgunEvent) *bounce.Report {
 	var ev bounce.Event
 	switch {
 	case e.Event == "complained":
-		ev = complaint(e.Recipient, "complained (Mailgun)")
+		ev = bounce.RelayComplaint(e.Recipient, "complained (Mailgun)")
 	case e.Event == "failed" && e.Severity == "permanent":
 		ev = mailgunFailure(e)
 	default:
@@ -138,7 +138,7 @@ func mailgunFailure(e mailgunEvent) bounce.Event {
 		ev.Kind = bounce.Hard
 		ev.Diagnostic = "on Mailgun's bounce list: " + ev.Diagnostic
 	case "suppress-complaint":
-		return complaint(e.Recipient, "on Mailgun's complaint list")
+		return bounce.RelayComplaint(e.Recipient, "on Mailgun's complaint list")
 	case "suppress-unsubscribe":
 		ev.Kind = bounce.Soft
 	}

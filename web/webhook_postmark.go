@@ -67,7 +67,7 @@ func postmarkReport(e postmarkEvent) *bounce.Report {
 	}
 	var ev bounce.Event
 	if e.RecordType == "SpamComplaint" || e.Type == "SpamComplaint" {
-		ev = complaint(e.Email, "spam complaint (Postmark)")
+		ev = bounce.RelayComplaint(e.Email, "spam complaint (Postmark)")
 	} else {
 		kind, ok := postmarkKinds[e.Type]
 		if !ok {

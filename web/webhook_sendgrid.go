@@ -117,7 +117,7 @@ func sendgridReport(e sendgridEvent) *bounce.Report {
 			ev.Kind = bounce.Soft
 		}
 	case "spamreport":
-		ev = complaint(e.Email, "spam report (SendGrid)")
+		ev = bounce.RelayComplaint(e.Email, "spam report (SendGrid)")
 	case "dropped":
 		// SendGrid did not even try. Only its own lists say something
 		// about the address; a drop for our content or our quota does not.
@@ -129,7 +129,7 @@ func sendgridReport(e sendgridEvent) *bounce.Report {
 			ev = bounce.Failure(e.Email, e.Status, "SendGrid: invalid address")
 			ev.Kind = bounce.Hard
 		case "Spam Reporting Address":
-			ev = complaint(e.Email, "on SendGrid's spam report list")
+			ev = bounce.RelayComplaint(e.Email, "on SendGrid's spam report list")
 		default:
 			return nil
 		}

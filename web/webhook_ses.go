@@ -442,7 +442,7 @@ func (s *sesRelay) report(ctx context.Context, m snsMessage) *bounce.Report {
 		}
 		for _, r := range c.ComplainedRecipients {
 			if r.EmailAddress != "" {
-				events = append(events, complaint(r.EmailAddress, diag))
+				events = append(events, bounce.RelayComplaint(r.EmailAddress, diag))
 			}
 		}
 	default:

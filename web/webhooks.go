@@ -318,11 +318,6 @@ func bareMessageID(s string) string {
 	return strings.TrimSuffix(s, ">")
 }
 
-// complaint is the event for a reader who marked the mail as spam.
-func complaint(recipient, diagnostic string) bounce.Event {
-	return bounce.Event{Kind: bounce.Complaint, Recipient: strings.ToLower(strings.TrimSpace(recipient)), Diagnostic: diagnostic}
-}
-
 // signedAt reads a relay's signing time (Unix seconds, as text) and
 // refuses it outside window of now: a captured request cannot be replayed
 // later.

@@ -12,3 +12,10 @@ import "strings"
 func Failure(recipient, status, diagnostic string) Event {
 	return failure(strings.ToLower(strings.TrimSpace(recipient)), status, diagnostic, "failed")
 }
+
+// RelayComplaint is the event for a reader who marked a mail as spam, as a
+// relay reports it: the recipient lower-cased like a Failure's, the
+// diagnostic (the relay's own words) on one clipped line.
+func RelayComplaint(recipient, diagnostic string) Event {
+	return Event{Kind: Complaint, Recipient: strings.ToLower(strings.TrimSpace(recipient)), Diagnostic: oneLine(diagnostic, maxDiagnostic)}
+}

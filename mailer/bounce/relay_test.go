@@ -29,3 +29,10 @@ func TestFailure(t *testing.T) {
 		t.Errorf("diagnostic not one clipped line: %d bytes", len(long.Diagnostic))
 	}
 }
+
+func TestRelayComplaint(t *testing.T) {
+	ev := RelayComplaint("  Anna@Example.NET ", "spam report\r\nfrom the relay")
+	if ev.Kind != Complaint || ev.Recipient != "anna@example.net" || strings.ContainsAny(ev.Diagnostic, "\r\n") || !strings.Contains(ev.Diagnostic, "spam report") {
+		t.Errorf("RelayComplaint = %+v", ev)
+	}
+}
