@@ -91,9 +91,14 @@ func (m *Mailer) runCampaign(ctx context.Context, c *Campaign, ro RunOptions) (*
 			cm = nil
 		}
 	}
-	base, err := m.campaigns.Counts(ctx, c.ID)
-	if err != nil {
-		return nil, err
+	// Where the campaign starts from is only for the caller's progress
+	// (send's bar and lines); the retry loop's passes skip the count, a
+	// scan of the whole delivery log.
+	var base Counts
+	if ro.Started != nil || ro.Progress != nil {
+		if base, err = m.campaigns.Counts(ctx, c.ID); err != nil {
+			return nil, err
+		}
 	}
 	total := base.Total()
 	if ro.Started != nil {
