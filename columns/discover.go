@@ -30,11 +30,21 @@ func (e *DuplicateError) Error() string {
 // or shares its number with another file; none of them is used, and the
 // other columns are unaffected. err is only for a folder that cannot be read.
 func Discover(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
+	parsed, problems, err := parseFolder(dir, loc)
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, problems = group(parsed, problems)
+	return cols, problems, nil
+}
+
+// parseFolder parses the column files of dir (see Discover), numbers not
+// yet checked against each other.
+func parseFolder(dir string, loc *time.Location) (cols []*Column, problems []error, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read columns folder: %w", err)
 	}
-	byNumber := map[int][]*Column{}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
@@ -52,8 +62,21 @@ func Discover(dir string, loc *time.Location) (cols []*Column, problems []error,
 			problems = append(problems, err)
 			continue
 		}
+		cols = append(cols, c)
+	}
+	return cols, problems, nil
+}
+
+// group keeps the columns whose number no other claims, sorted by number;
+// a number claimed more than once (two files, a file and a feed item, two
+// feed items) becomes one DuplicateError naming them all, added to
+// problems, which come back sorted by their text so reports are stable.
+func group(parsed []*Column, problems []error) ([]*Column, []error) {
+	byNumber := map[int][]*Column{}
+	for _, c := range parsed {
 		byNumber[c.Number] = append(byNumber[c.Number], c)
 	}
+	var cols []*Column
 	for n, cs := range byNumber {
 		if len(cs) == 1 {
 			cols = append(cols, cs[0])
@@ -61,16 +84,14 @@ func Discover(dir string, loc *time.Location) (cols []*Column, problems []error,
 		}
 		d := &DuplicateError{Number: n}
 		for _, c := range cs {
-			d.Files = append(d.Files, c.File)
+			d.Files = append(d.Files, c.Where())
 		}
 		sort.Strings(d.Files)
 		problems = append(problems, d)
 	}
 	sort.Slice(cols, func(i, j int) bool { return cols[i].Number < cols[j].Number })
-	// ReadDir is sorted by name and map order is random: sort problems by
-	// their text so reports are stable.
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
-	return cols, problems, nil
+	return cols, problems
 }
 
 // Find returns the column with the given number, or the highest
