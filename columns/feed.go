@@ -374,11 +374,7 @@ func htmlText(s string) string {
 	if err != nil {
 		return s
 	}
-	var b strings.Builder
-	for _, n := range nodes {
-		htmlWriteInline(&b, n)
-	}
-	return htmlTidy(b.String())
+	return htmlNodesText(nodes)
 }
 
 // textToHTML makes paragraphs of plain text (Atom content of type text).

@@ -216,12 +216,7 @@ func (p *Plan) Why() string {
 	if p.Dir != "" {
 		where = " in " + p.Dir
 	}
-	var newest *Column
-	for _, c := range p.Columns {
-		if newest == nil || c.Number > newest.Number {
-			newest = c
-		}
-	}
+	newest := Find(p.Columns, 0)
 	switch {
 	case len(p.New) > 0:
 		return ""
