@@ -91,7 +91,7 @@ func NewHolds(d *db.DB, key []byte, loc *time.Location) *Holds {
 // folder; a hold link names a column a proof was made of).
 func (hs *Holds) Hold(ctx context.Context, number int, by HoldBy) (h Hold, added bool, err error) {
 	err = hs.db.InTx(ctx, func(tx *db.Tx) error {
-		if err := notSentTx(ctx, tx, number, hs.loc); err != nil {
+		if err := notSent(ctx, tx, number, hs.loc); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO holds (column_number, held_by, held_at) VALUES (?, ?, ?)
@@ -107,10 +107,10 @@ func (hs *Holds) Hold(ctx context.Context, number int, by HoldBy) (h Hold, added
 	return h, added, err
 }
 
-// notSentTx refuses a column whose campaign is finished.
-func notSentTx(ctx context.Context, tx *db.Tx, number int, loc *time.Location) error {
+// notSent refuses a column whose campaign is finished.
+func notSent(ctx context.Context, q querier, number int, loc *time.Location) error {
 	var finished string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(finished_at, '') FROM campaigns WHERE column_number = ?`, number).Scan(&finished)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(finished_at, '') FROM campaigns WHERE column_number = ?`, number).Scan(&finished)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || (err == nil && finished == ""):
 		return nil
@@ -301,12 +301,10 @@ func (hs *Holds) CheckToken(ctx context.Context, tok string) (HoldTarget, error)
 	if err := hs.target(ctx, hs.db.SQL(), number, hash, &t); err != nil {
 		return HoldTarget{}, err
 	}
-	var finished string
-	err = hs.db.SQL().QueryRowContext(ctx, `SELECT COALESCE(finished_at, '') FROM campaigns WHERE column_number = ?`, number).Scan(&finished)
-	switch {
-	case err == nil && finished != "":
-		return t, fmt.Errorf("column %03d: %w", number, ErrAlreadySent)
-	case err != nil && !errors.Is(err, sql.ErrNoRows):
+	switch err := notSent(ctx, hs.db.SQL(), number, hs.loc); {
+	case errors.Is(err, ErrAlreadySent):
+		return t, err
+	case err != nil:
 		return HoldTarget{}, fmt.Errorf("check hold link: %w", err)
 	}
 	return t, nil

@@ -48,9 +48,7 @@ func (cs *CampaignStore) findSent(ctx context.Context, q string, args ...any) (s
 	return findSent(ctx, cs.db.SQL(), q, args...)
 }
 
-func findSent(ctx context.Context, qr interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}, q string, args ...any) (sentMail, error) {
+func findSent(ctx context.Context, qr querier, q string, args ...any) (sentMail, error) {
 	var m sentMail
 	err := qr.QueryRowContext(ctx, q, args...).Scan(&m.CampaignID, &m.SubscriberID, &m.Column)
 	if errors.Is(err, sql.ErrNoRows) {
