@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/wneessen/go-mail/smtp"
+
+	"newsletter/internal/loopback"
 )
 
 // ErrSMTPConfig marks an SMTP server that answers but cannot be used as
@@ -86,7 +88,7 @@ func login(sc *smtp.Client, o *Options) error {
 		candidates = append(candidates, mechsChannelBound...)
 	}
 	candidates = append(candidates, mechsNoPassword...)
-	if verified || isLoopback(host) {
+	if verified || loopback.Host(host) {
 		candidates = append(candidates, mechsPassword...)
 	}
 	mech := ""
@@ -161,14 +163,4 @@ func verifyPeer(cs *tls.ConnectionState, host string, roots *x509.CertPool) erro
 	}
 	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
 	return err
-}
-
-// isLoopback reports whether host names this machine: localhost or a
-// loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"newsletter/internal/loopback"
 	"newsletter/subscribers"
 )
 
@@ -269,12 +269,7 @@ func isLocalURL(u string) bool {
 	if err != nil {
 		return false
 	}
-	h := p.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return loopback.Host(p.Hostname())
 }
 
 func isCommand(name string) bool {

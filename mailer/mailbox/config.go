@@ -144,13 +144,3 @@ func subFolder(parent string, delim rune, child string) string {
 	}
 	return parent + string(delim) + child
 }
-
-// isLoopback says whether host (a name or an address) is this machine,
-// the only place a password may travel in the clear.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -532,11 +532,6 @@ func TestConfigChecks(t *testing.T) {
 	if p.cfg.Poll != DefaultPoll || p.cfg.MaxSize != DefaultMaxSize || p.cfg.MaxBackoff != 30*time.Minute || p.cfg.TLS.ServerName != "imap.example.org" {
 		t.Errorf("defaults: %+v", p.cfg)
 	}
-	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "127.3.4.5": true, "imap.example.org": false, "192.0.2.1": false} {
-		if isLoopback(host) != want {
-			t.Errorf("isLoopback(%q) = %v", host, !want)
-		}
-	}
 	for v, want := range map[Verdict]string{Processed: "processed", Unrecognised: "unrecognised", Retry: "retry", Verdict(9): "Verdict(9)"} {
 		if v.String() != want {
 			t.Errorf("%d: %q", v, v.String())

@@ -15,6 +15,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"newsletter/internal/loopback"
 )
 
 // connectTimeout bounds dialling, the TLS handshake and the greeting.
@@ -61,7 +63,7 @@ func dial(ctx context.Context, cfg *Config) (*imapclient.Client, net.Conn, error
 	raw.Close()
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	var refused *imap.Error
-	if !errors.As(err, &refused) || !isLoopback(host) {
+	if !errors.As(err, &refused) || !loopback.Host(host) {
 		return nil, nil, fmt.Errorf("STARTTLS: %w", err)
 	}
 	// A server on this machine that has no STARTTLS (a test server, a
