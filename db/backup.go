@@ -95,9 +95,8 @@ func vacuumInto(ctx context.Context, src, out string) error {
 	}
 	q := url.Values{}
 	q.Set("mode", "ro")
-	q.Set("_busy_timeout", "10000")
-	dsn := "file:" + (&url.URL{Path: src}).EscapedPath() + "?" + q.Encode()
-	sqlDB, err := sql.Open("sqlite3", dsn)
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	sqlDB, err := sql.Open("sqlite3", sqliteDSN(src, q))
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", src, err)
 	}

@@ -111,8 +111,7 @@ func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
 	// Deleted rows are overwritten with zeros, so an erased subscriber
 	// (GDPR Art. 17) does not linger in free pages of the file.
 	q.Set("_secure_delete", "on")
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	sqlDB, err := sql.Open("sqlite3", dsn)
+	sqlDB, err := sql.Open("sqlite3", sqliteDSN(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -125,6 +124,11 @@ func openSQLite(ctx context.Context, path string, opts []Option) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	return newDB(ctx, sqlDB, SQLite, path, opts)
+}
+
+// sqliteDSN is the file URI of path with the settings q.
+func sqliteDSN(path string, q url.Values) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // newDB wraps an open pool of either engine and migrates it.
