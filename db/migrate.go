@@ -83,8 +83,8 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
-	var current int
-	if err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	current, err := d.schemaVersion(ctx)
+	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	latest := 0
