@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"newsletter/subscribers"
@@ -24,12 +23,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
 	f, err := parseSubscribeForm(r, s.cfg.MaxBody)
-	if err != nil {
-		var ie *subscribers.InvalidError
-		if errors.As(err, &ie) {
-			s.invalid(w, r, lang, f, map[string]*subscribers.InvalidError{ie.Field: ie})
-			return
-		}
+	if err != nil { // a body that cannot be read (field problems come from Validate)
 		s.fail(w, r, lang, err)
 		return
 	}
