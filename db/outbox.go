@@ -218,26 +218,38 @@ type OutboxMail struct {
 	SentAt    time.Time // zero unless sent
 }
 
+// outboxMailColumns are what an OutboxMail is read from (scanOutboxMail).
+const outboxMailColumns = `kind, state, attempts, last_reply, message_id, created_at, COALESCE(sent_at, '')`
+
+// scanOutboxMail reads one row of outboxMailColumns.
+func scanOutboxMail(row interface{ Scan(...any) error }) (OutboxMail, error) {
+	var m OutboxMail
+	var created, sent string
+	if err := row.Scan(&m.Kind, &m.State, &m.Attempts, &m.LastReply, &m.MessageID, &created, &sent); err != nil {
+		return OutboxMail{}, err
+	}
+	var err error
+	if m.CreatedAt, err = ParseTime(created); err != nil {
+		return OutboxMail{}, err
+	}
+	if m.SentAt, err = ParseTime(sent); err != nil {
+		return OutboxMail{}, err
+	}
+	return m, nil
+}
+
 // SubscriberOutbox returns the subscriber's outbox rows, oldest first.
 func SubscriberOutbox(ctx context.Context, d *DB, subscriberID int64) ([]OutboxMail, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT kind, state, attempts, last_reply, message_id, created_at, COALESCE(sent_at, '')
-		FROM outbox WHERE subscriber_id = ? ORDER BY id`, subscriberID)
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+outboxMailColumns+` FROM outbox WHERE subscriber_id = ? ORDER BY id`, subscriberID)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []OutboxMail
 	for rows.Next() {
-		var m OutboxMail
-		var created, sent string
-		if err := rows.Scan(&m.Kind, &m.State, &m.Attempts, &m.LastReply, &m.MessageID, &created, &sent); err != nil {
+		m, err := scanOutboxMail(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
-		}
-		if m.CreatedAt, err = ParseTime(created); err != nil {
-			return nil, err
-		}
-		if m.SentAt, err = ParseTime(sent); err != nil {
-			return nil, err
 		}
 		out = append(out, m)
 	}

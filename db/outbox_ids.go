@@ -34,18 +34,9 @@ func ClaimOutboxIDs(ctx context.Context, tx *Tx, owner string, lease time.Durati
 func OutboxByID(ctx context.Context, d *DB, ids []int64) (map[int64]OutboxMail, error) {
 	out := map[int64]OutboxMail{}
 	for _, id := range ids {
-		var m OutboxMail
-		var created, sent string
-		err := d.sql.QueryRowContext(ctx, `SELECT kind, state, attempts, last_reply, message_id, created_at, COALESCE(sent_at, '')
-			FROM outbox WHERE id = ?`, id).Scan(&m.Kind, &m.State, &m.Attempts, &m.LastReply, &m.MessageID, &created, &sent)
+		m, err := scanOutboxMail(d.sql.QueryRowContext(ctx, `SELECT `+outboxMailColumns+` FROM outbox WHERE id = ?`, id))
 		if err != nil {
 			return nil, fmt.Errorf("read outbox item %d: %w", id, err)
-		}
-		if m.CreatedAt, err = ParseTime(created); err != nil {
-			return nil, err
-		}
-		if m.SentAt, err = ParseTime(sent); err != nil {
-			return nil, err
 		}
 		out[id] = m
 	}
