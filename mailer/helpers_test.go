@@ -29,7 +29,7 @@ func (fakeRenderer) Prepare(c *columns.Column) (ColumnMail, error) { return fake
 func (p fakePrepared) Personalize(r templates.Recipient) templates.RenderedMail {
 	text, html := p.Parts()
 	tv, hv := p.Values(r)
-	return templates.RenderedMail{Subject: p.c.Subject, Text: text.Fill(&tv), HTML: html.Fill(&hv)}
+	return templates.RenderedMail{Subject: p.c.Subject, Text: text.Fill(&tv), HTML: html.Fill(&hv), UnsubscribeURL: r.UnsubscribeURL}
 }
 
 func (p fakePrepared) Subject() string { return p.c.Subject }

@@ -18,7 +18,8 @@ import (
 )
 
 // ColumnMail is a column rendered once for a campaign and personalised
-// per recipient; *templates.PreparedMail is one.
+// per recipient (the mail carries the recipient's unsubscribe link in
+// RenderedMail.UnsubscribeURL too); *templates.PreparedMail is one.
 type ColumnMail interface {
 	Personalize(templates.Recipient) templates.RenderedMail
 }

@@ -135,17 +135,10 @@ func (m *Mailer) sendOutboxItem(ctx context.Context, mails OutboxMails, conn **s
 		return nil
 	}
 	msgID := outboxMessageID(m.ids, it.ID, m.from.domain)
-	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, Date: m.db.Now()}
-	switch it.Kind {
-	case db.OutboxKindWelcome:
-		// A welcome is a list mail: one-click unsubscribe and List-Id
-		// like a column; a confirmation mail is not, and has none.
-		env.UnsubscribeURL = m.unsubscribeURL(it.SubscriberID)
-	case db.OutboxKindProof:
-		// A proof carries the headers of the column mail it shows, with
-		// the placeholder link its footer has too.
-		env.UnsubscribeURL = m.proofUnsubscribeURL()
-	}
+	// A welcome or a proof is a list mail (one-click unsubscribe and
+	// List-Id, with the link its footer has); a confirmation mail is not,
+	// and its renderer gives no link.
+	env := envelope{ToEmail: it.Recipient, Mail: rm, MessageID: msgID, UnsubscribeURL: rm.UnsubscribeURL, Date: m.db.Now()}
 	var buf bytes.Buffer
 	if err := m.composer.compose(env, &buf); err != nil {
 		m.outboxWrite(bg, func(tx *db.Tx) error {

@@ -89,6 +89,11 @@ type RenderedMail struct {
 	Subject string
 	Text    string // text/plain, UTF-8, wrapped at 72
 	HTML    string // text/html with inline CSS
+	// UnsubscribeURL is the link of a list mail (a column, a welcome, a
+	// proof's placeholder), for its List-Unsubscribe header as for its
+	// footer; empty for a service mail (the confirmation), which has no
+	// List-* headers.
+	UnsubscribeURL string
 }
 
 // MailData is what the mail templates get. In the HTML templates Body is
@@ -373,9 +378,10 @@ func (r *MailRenderer) split(s string) Part {
 func (p *PreparedMail) Personalize(rc Recipient) RenderedMail {
 	tv, hv := p.Values(rc)
 	return RenderedMail{
-		Subject: p.subject,
-		Text:    p.text.Fill(&tv),
-		HTML:    p.html.Fill(&hv),
+		Subject:        p.subject,
+		Text:           p.text.Fill(&tv),
+		HTML:           p.html.Fill(&hv),
+		UnsubscribeURL: rc.UnsubscribeURL,
 	}
 }
 

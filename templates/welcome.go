@@ -203,7 +203,7 @@ func (w *WelcomeMail) Note(lang string, d WelcomeData) (RenderedMail, error) {
 	if err != nil {
 		return RenderedMail{}, err
 	}
-	return RenderedMail{Subject: subj, Text: txt, HTML: html}, nil
+	return RenderedMail{Subject: subj, Text: txt, HTML: html, UnsubscribeURL: d.UnsubscribeURL}, nil
 }
 
 // WithColumn renders the welcome for --welcome latest: the greeting above
@@ -220,9 +220,10 @@ func (w *WelcomeMail) WithColumn(lang string, d WelcomeData, mail RenderedMail) 
 		return RenderedMail{}, err
 	}
 	return RenderedMail{
-		Subject: subj,
-		Text:    greet + "\n" + mail.Text,
-		HTML:    afterBodyTag(mail.HTML, htmlGreet),
+		Subject:        subj,
+		Text:           greet + "\n" + mail.Text,
+		HTML:           afterBodyTag(mail.HTML, htmlGreet),
+		UnsubscribeURL: d.UnsubscribeURL,
 	}, nil
 }
 
