@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"newsletter/db"
 )
@@ -32,7 +31,7 @@ func backupCmd() command {
 
 func backupCommand(ctx context.Context, env *Env, file string, force bool) error {
 	src := env.Cfg.DB
-	if strings.HasPrefix(src, "postgres://") || strings.HasPrefix(src, "postgresql://") {
+	if db.EngineOf(src) == db.Postgres {
 		return errors.New("backup: --db is a PostgreSQL database; back it up with pg_dump or the provider's point-in-time recovery")
 	}
 	if err := databaseFile(src); err != nil {
