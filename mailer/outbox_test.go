@@ -60,17 +60,7 @@ func TestOutboxWorker(t *testing.T) {
 		}
 		emails[id] = sub.Email
 	}
-	err := e.db.InTx(ctx, func(tx *db.Tx) error {
-		for _, id := range all {
-			if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: emails[id]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.enqueueConfirms(all, emails)
 	oc := &fakeOutboxMails{sent: map[int64]string{}}
 	m := e.mailer()
 	testkit.DrainOutbox(t, e.db, func(ctx context.Context) { m.RunOutbox(ctx, oc, 20*time.Millisecond) })
@@ -125,18 +115,11 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	ctx := context.Background()
 	ids := e.addSubscribers("p", 3, subscribers.StatusPending)
 	e.srv.Stop()
-	err := e.db.InTx(ctx, func(tx *db.Tx) error {
-		for i, id := range ids {
-			it := db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: fmt.Sprintf("p%d@example.net", i)}
-			if _, err := db.EnqueueOutbox(ctx, tx, it); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	emails := map[int64]string{}
+	for i, id := range ids {
+		emails[id] = fmt.Sprintf("p%d@example.net", i)
 	}
+	e.enqueueConfirms(ids, emails)
 	oc := &fakeOutboxMails{sent: map[int64]string{}}
 	m := e.mailer()
 	restarted := false
@@ -163,5 +146,22 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 		if r := fmt.Sprintf("p%d@example.net", i); len(got[r]) != 1 {
 			t.Errorf("%s got %d mails, want 1", r, len(got[r]))
 		}
+	}
+}
+
+// enqueueConfirms queues a confirmation mail to emails[id] for each of ids.
+func (e *testEnv) enqueueConfirms(ids []int64, emails map[int64]string) {
+	e.t.Helper()
+	ctx := context.Background()
+	err := e.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, id := range ids {
+			if _, err := db.EnqueueOutbox(ctx, tx, db.OutboxItem{Kind: db.OutboxKindConfirm, SubscriberID: id, Recipient: emails[id]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }
